@@ -1,0 +1,106 @@
+// The service as a Fastify plugin: tests build it with inject, server.ts listens.
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import cookie from '@fastify/cookie'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from './config.ts'
+import type { Database } from './db/database.ts'
+import { bearerErrors } from './errors.ts'
+import dbPlugin from './plugins/db.ts'
+import revocationListPlugin from './plugins/revocation-list.ts'
+import tokensPlugin from './plugins/tokens.ts'
+import servicesPlugin from './plugins/services.ts'
+import rateLimitPlugin from './plugins/rate-limit.ts'
+import { loadSigningKey, loadHmacSecret } from './services/keys.ts'
+import healthRoutes from './routes/health.ts'
+import wellKnownRoutes from './routes/well-known.ts'
+import authRoutes from './routes/auth/index.ts'
+
+export interface AppOptions {
+  config: Config
+  db: Database
+  /** Redis key and channel prefix (tests isolate suites with it). */
+  redisPrefix?: string
+}
+
+// Fastify's own 4xx errors get the API's stable codes.
+const fastifyCodes: Record<number, string> = {
+  400: 'VALIDATION',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS'
+}
+
+function send (reply: FastifyReply, status: number, code: string, message: string): void {
+  const challenge = bearerErrors[code]
+  if (challenge !== undefined) reply.header('www-authenticate', challenge)
+  reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message })
+}
+
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  const { config, db } = opts
+  const key = loadSigningKey(config)
+  if (key.generated) fastify.log.warn('no JWT_PRIVATE_KEY or JWT_SECRET: using a key generated into DATA_DIR (development only)')
+
+  fastify.setErrorHandler(async function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    if (err.validation !== undefined) return send(reply, 400, 'VALIDATION', err.message)
+    const status = err.statusCode ?? 500
+    if (status < 500) {
+      const code = typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : (fastifyCodes[status] ?? 'BAD_REQUEST')
+      if (status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '60')
+      return send(reply, status, code, err.message)
+    }
+    if (err.code === 'SERVICE_UNAVAILABLE') return send(reply, 503, 'SERVICE_UNAVAILABLE', err.message)
+    // A database error while the database is unreachable is an outage, not a bug.
+    const dbDown = await db.ping().then(() => false, () => true)
+    if (dbDown) {
+      request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable')
+      return send(reply, 503, 'SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly')
+    }
+    request.log.error({ err }, 'request failed')
+    return send(reply, 500, 'INTERNAL', `Internal error; reference ${request.id}`)
+  })
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    send(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`)
+  })
+
+  // A JSON API: no CSP or frame policy to tune beyond refusing everything.
+  await fastify.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } })
+  if (config.corsOrigins.length > 0) {
+    await fastify.register(cors, {
+      origin: config.corsOrigins,
+      credentials: true,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Auth-Mode', 'X-CSRF-Token'],
+      maxAge: 600
+    })
+  }
+  await fastify.register(cookie)
+  await fastify.register(swagger, {
+    openapi: {
+      info: { title: 'Auth service', version: '0.1.0', description: 'Register, log in, stay logged in safely. See shared/API.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
+    }
+  })
+  // The browsable page loads its own scripts: helmet's API-wide CSP is relaxed for it alone.
+  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
+  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, accessTtl: config.accessTokenTtl })
+  await fastify.register(tokensPlugin, { key, issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl })
+  await fastify.register(servicesPlugin, { config, key })
+  await fastify.register(rateLimitPlugin, { config })
+
+  await fastify.register(healthRoutes)
+  await fastify.register(wellKnownRoutes, { jwks: key.jwks })
+  await fastify.register(authRoutes, { prefix: '/auth', config })
+}
+
+export default fp(app, { name: 'auth-service' })
+export { loadHmacSecret }

@@ -1,0 +1,134 @@
+// The one environment schema: names and defaults of shared/API.md. A bad value
+// stops start-up with a sentence that names the variable.
+import { resolve } from 'node:path'
+
+export interface Config {
+  nodeEnv: string
+  port: number
+  host: string
+  databaseUrl: string | undefined
+  redisUrl: string | undefined
+  dataDir: string
+  jwtSecret: string | undefined
+  jwtPrivateKey: string | undefined
+  jwtIssuer: string
+  jwtAudience: string
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  refreshReuseGrace: number
+  sessionMaxLifetime: number
+  cookieSecure: boolean
+  cookieSameSite: 'strict' | 'lax' | 'none'
+  refreshCookieName: string
+  corsOrigins: string[]
+  rateLimit: boolean
+  trustProxy: boolean | string
+  adminUsername: string | undefined
+  adminPassword: string | undefined
+  bcryptCost: number
+  hashWorkers: number
+  migrateOnStart: boolean
+  logLevel: string
+  bodyLimit: number
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>
+
+function int (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
+  }
+  return Number(raw)
+}
+
+function bool (env: Env, name: string, fallback: boolean, yes = 'true', no = 'false'): boolean {
+  const raw = env[name]?.toLowerCase()
+  if (raw === undefined || raw === '') return fallback
+  if (raw === yes || raw === 'true' || raw === '1') return true
+  if (raw === no || raw === 'false' || raw === '0') return false
+  throw new ConfigError(`${name} must be "${yes}" or "${no}", got "${env[name]}"`)
+}
+
+function url (env: Env, name: string, schemes: string[]): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  let parsed: URL
+  try { parsed = new URL(raw) } catch { throw new ConfigError(`${name} must be a URL (${schemes.join(' or ')}), got something else`) }
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must start with ${schemes.join(' or ')}`)
+  return raw
+}
+
+export function loadConfig (env: Env = process.env): Config {
+  const sameSite = (env.COOKIE_SAMESITE ?? 'Strict').toLowerCase()
+  if (!['strict', 'lax', 'none'].includes(sameSite)) {
+    throw new ConfigError(`COOKIE_SAMESITE must be Strict, Lax or None, got "${env.COOKIE_SAMESITE}"`)
+  }
+  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  for (const origin of corsOrigins) {
+    let ok = false
+    try { ok = new URL(origin).origin === origin } catch {}
+    if (!ok) throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, got "${origin}"`)
+  }
+  const cookieName = env.REFRESH_COOKIE_NAME ?? 'refresh_token'
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cookieName)) throw new ConfigError('REFRESH_COOKIE_NAME must be 1 to 64 letters, digits, _ or -')
+  const jwtSecret = env.JWT_SECRET === '' ? undefined : env.JWT_SECRET
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
+    throw new ConfigError('JWT_SECRET must be at least 32 bytes (RFC 7518: a key as long as the HS256 hash)')
+  }
+  const trustProxy = env.TRUST_PROXY ?? ''
+  const accessTokenTtl = int(env, 'ACCESS_TOKEN_TTL', 900, 1, 86400)
+  const refreshTokenTtl = int(env, 'REFRESH_TOKEN_TTL', 1209600, 60, 31536000)
+  const config: Config = {
+    nodeEnv: env.NODE_ENV ?? 'development',
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST ?? '127.0.0.1',
+    databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    dataDir: resolve(env.DATA_DIR ?? './.data'),
+    jwtSecret,
+    jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY,
+    jwtIssuer: env.JWT_ISSUER ?? 'auth-service',
+    jwtAudience: env.JWT_AUDIENCE ?? 'auth-service',
+    accessTokenTtl,
+    refreshTokenTtl,
+    refreshReuseGrace: int(env, 'REFRESH_REUSE_GRACE', 10, 0, 300),
+    sessionMaxLifetime: int(env, 'SESSION_MAX_LIFETIME', Math.max(2592000, refreshTokenTtl), refreshTokenTtl, 31536000),
+    cookieSecure: bool(env, 'COOKIE_SECURE', true),
+    cookieSameSite: sameSite as Config['cookieSameSite'],
+    refreshCookieName: cookieName,
+    corsOrigins,
+    rateLimit: bool(env, 'RATE_LIMIT', true, 'on', 'off'),
+    trustProxy: trustProxy === '' || trustProxy === 'false' ? false : trustProxy === 'true' ? true : trustProxy,
+    adminUsername: env.ADMIN_USERNAME || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15),
+    hashWorkers: int(env, 'HASH_WORKERS', 0, 0, 64),
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576)
+  }
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)
+  }
+  // SameSite=None cookies are dropped by browsers unless Secure (RFC 6265bis).
+  if (config.cookieSameSite === 'none' && !config.cookieSecure) {
+    throw new ConfigError('COOKIE_SAMESITE=None needs COOKIE_SECURE=true: browsers refuse SameSite=None cookies that are not Secure')
+  }
+  if ((config.adminUsername === undefined) !== (config.adminPassword === undefined)) {
+    throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD go together: set both or neither')
+  }
+  if (config.nodeEnv === 'production') {
+    if (config.jwtSecret === undefined && config.jwtPrivateKey === undefined) {
+      throw new ConfigError('NODE_ENV=production needs JWT_PRIVATE_KEY (or JWT_SECRET): generated signing keys are for development only')
+    }
+    if (!config.cookieSecure) throw new ConfigError('NODE_ENV=production refuses COOKIE_SECURE=false: refresh cookies must never travel over plain HTTP')
+    if (config.jwtSecret !== undefined && /^(.)\1*$|secret|changeme|password/i.test(config.jwtSecret)) {
+      throw new ConfigError('JWT_SECRET looks like a placeholder: use 32 or more random bytes in production')
+    }
+  }
+  return config
+}

@@ -1,0 +1,112 @@
+// Access tokens: signed and verified by @fastify/jwt (fast-jwt), with the
+// algorithm, issuer, audience and `typ` pinned. A verified token is cached by
+// fast-jwt (keyed by the token's hash, never past its `exp`), so the signature
+// is not checked again on every request; the revocation check always is.
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import { randomUUID } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ForbiddenError, TokenExpiredError, TokenInvalidError, TokenMissingError, TokenRevokedError } from '../errors.ts'
+import type { SigningKey } from '../services/keys.ts'
+
+export interface AccessClaims {
+  sub: string
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+  roles: string[]
+  preferred_username: string
+}
+
+export interface TokenUser { id: string, username: string, roles: string[] }
+
+const AT_TYP = 'at+jwt'
+// RFC 6750 b64token, bounded: no header parsing work for absurd inputs.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]{1,4096}=*) *$/i
+
+function isClaims (p: any): p is AccessClaims {
+  return p !== null && typeof p === 'object' &&
+    typeof p.sub === 'string' && typeof p.sid === 'string' && typeof p.jti === 'string' &&
+    typeof p.iat === 'number' && typeof p.exp === 'number' && typeof p.preferred_username === 'string' &&
+    Array.isArray(p.roles) && p.roles.every((r: unknown) => typeof r === 'string')
+}
+
+export default fp(async function tokensPlugin (app, opts: { key: SigningKey, issuer: string, audience: string, ttl: number }) {
+  const { key, issuer, audience, ttl } = opts
+  await app.register(fastifyJwt, {
+    secret: key.secret,
+    sign: { algorithm: key.algorithm, kid: key.kid, iss: issuer, aud: audience, expiresIn: ttl * 1000, header: { typ: AT_TYP } } as any,
+    verify: {
+      algorithms: [key.algorithm],
+      allowedIss: issuer,
+      allowedAud: audience,
+      checkTyp: AT_TYP,
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      cache: 10_000,
+      cacheTTL: ttl * 1000
+    } as any
+  })
+
+  function issue (user: TokenUser, sid: string, notBefore?: number): { token: string, expiresIn: number } {
+    const now = Math.floor(Date.now() / 1000)
+    // A token is never issued with an iat before a cut-off it would fall under
+    // (the cut-off is rounded up to a whole second).
+    const iat = Math.max(now, notBefore ?? 0)
+    const token = app.jwt.sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, iat })
+    return { token, expiresIn: iat + ttl - now }
+  }
+
+  /** Verifies signature and claims, or throws the API's 401 errors. Does not consult revocations. */
+  function verify (header: string | undefined): AccessClaims {
+    if (header === undefined || header === '') throw new TokenMissingError()
+    const m = BEARER.exec(header)
+    if (m === null) throw new TokenInvalidError()
+    let claims: unknown
+    try {
+      claims = app.jwt.verify(m[1])
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new TokenExpiredError()
+      throw new TokenInvalidError()
+    }
+    if (!isClaims(claims)) throw new TokenInvalidError()
+    return claims
+  }
+
+  app.decorate('tokens', { issue, verify, ttl })
+  app.decorateRequest('auth', null)
+
+  app.decorate('authenticate', function authenticate (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+    try {
+      const claims = verify(request.headers.authorization)
+      if (app.revocations.isRevoked(claims)) throw new TokenRevokedError()
+      request.auth = claims
+      done()
+    } catch (err) {
+      done(err as Error)
+    }
+  })
+
+  app.decorate('requireRole', function requireRole (role: string) {
+    return function roleGuard (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+      done(request.auth?.roles.includes(role) === true ? undefined : new ForbiddenError())
+    }
+  })
+}, { name: 'tokens', dependencies: ['revocation-list'] })
+
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: {
+      issue: (user: TokenUser, sid: string, notBefore?: number) => { token: string, expiresIn: number }
+      verify: (header: string | undefined) => AccessClaims
+      ttl: number
+    }
+    authenticate: Hook
+    requireRole: (role: string) => Hook
+  }
+  interface FastifyRequest {
+    auth: AccessClaims | null
+  }
+}

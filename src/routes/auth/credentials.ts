@@ -1,0 +1,49 @@
+// POST /auth/register and POST /auth/login.
+import type { FastifyInstance } from 'fastify'
+import type { Config } from '../../config.ts'
+import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, TokenResponseSchema, UserSchema, errors } from './schemas.ts'
+import { sendTokens, authMode } from './token-response.ts'
+
+interface Credentials { username: string, password: string }
+
+export default async function credentialRoutes (app: FastifyInstance, opts: { config: Config }) {
+  app.post<{ Body: Credentials }>('/register', {
+    preHandler: app.limits.register,
+    schema: {
+      summary: 'Create an account (role "user")',
+      tags: ['auth'],
+      body: CredentialsSchema,
+      response: { 201: UserSchema, ...errors(400, 409, 429) }
+    }
+  }, async function register (request, reply) {
+    const user = await app.accounts.register(request.body.username, request.body.password)
+    app.security.info({ event: 'user_registered', userId: user.id, username: user.username, ip: request.ip }, 'user registered')
+    reply.code(201)
+    return { id: user.id, username: user.username, roles: user.roles }
+  })
+
+  app.post<{ Body: Credentials }>('/login', {
+    preHandler: app.limits.login,
+    schema: {
+      summary: 'Log in; cookie mode sets the refresh cookie, header mode returns the refresh token',
+      tags: ['auth'],
+      headers: AuthModeHeaders,
+      body: LoginCredentialsSchema,
+      response: { 200: TokenResponseSchema, ...errors(400, 401, 429, 503) }
+    }
+  }, async function login (request, reply) {
+    authMode(request) // a bad mode is refused before any work
+    let user
+    try {
+      user = await app.accounts.authenticate(request.body.username, request.body.password)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
+        app.security.info({ event: 'login_failed', username: request.body.username.slice(0, 64), ip: request.ip }, 'login failed')
+      }
+      throw err
+    }
+    const rotation = await app.refreshTokens.open(user, { userAgent: request.headers['user-agent'], ip: request.ip })
+    app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
+    return sendTokens(app, opts.config, request, reply, rotation)
+  })
+}

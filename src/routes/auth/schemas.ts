@@ -1,0 +1,70 @@
+// JSON schemas of the /auth routes: validation, fast serialization, and the
+// OpenAPI document from one source.
+import { USERNAME_PATTERN } from '../../services/accounts.ts'
+
+export const ErrorSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string' },
+    code: { type: 'string' },
+    message: { type: 'string' }
+  },
+  required: ['statusCode', 'error', 'code', 'message']
+} as const
+
+export const UserSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    username: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } }
+  },
+  required: ['id', 'username', 'roles']
+} as const
+
+export const CredentialsSchema = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', pattern: USERNAME_PATTERN },
+    // Exact length rules (code points after NFKC) are checked in the service.
+    password: { type: 'string', minLength: 1, maxLength: 1024 }
+  },
+  required: ['username', 'password'],
+  additionalProperties: false
+} as const
+
+export const LoginCredentialsSchema = {
+  ...CredentialsSchema,
+  // Any string: a malformed username is simply an unknown user (same 401, same time).
+  properties: { ...CredentialsSchema.properties, username: { type: 'string', maxLength: 256 } }
+} as const
+
+export const TokenResponseSchema = {
+  type: 'object',
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string', enum: ['Bearer'] },
+    expires_in: { type: 'integer' },
+    refresh_token: { type: 'string' },
+    refresh_expires_in: { type: 'integer' },
+    user: UserSchema
+  },
+  required: ['access_token', 'token_type', 'expires_in', 'user']
+} as const
+
+export const RefreshBodySchema = {
+  type: ['object', 'null'],
+  properties: { refresh_token: { type: 'string', maxLength: 256 } },
+  additionalProperties: false
+} as const
+
+export const AuthModeHeaders = {
+  type: 'object',
+  properties: {
+    'x-auth-mode': { type: 'string', enum: ['cookie', 'header'], description: 'cookie (default, browser SPAs) or header (mobile and server clients)' }
+  }
+} as const
+
+export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]))

@@ -1,0 +1,102 @@
+// POST /auth/refresh, /auth/logout and /auth/logout-all.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { timingSafeEqual } from 'node:crypto'
+import type { Config } from '../../config.ts'
+import { CsrfInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
+import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, errors } from './schemas.ts'
+import { authMode, clearCookies, sendTokens, CSRF_COOKIE } from './token-response.ts'
+
+interface RefreshBody { refresh_token?: string }
+
+function sameString (a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** Double submit: the header must equal the cookie (a cross-site page can read neither). */
+function submittedCsrf (request: FastifyRequest): string {
+  const header = request.headers['x-csrf-token']
+  const cookie = request.cookies[CSRF_COOKIE]
+  if (typeof header !== 'string' || header === '' || cookie === undefined || !sameString(header, cookie)) throw new CsrfInvalidError()
+  return header
+}
+
+export default async function sessionRoutes (app: FastifyInstance, opts: { config: Config }) {
+  const { config } = opts
+  const csrfHeader = { 'x-csrf-token': { type: 'string', description: 'cookie mode: the value of the csrf_token cookie' } }
+  const headers = { ...AuthModeHeaders, properties: { ...AuthModeHeaders.properties, ...csrfHeader } }
+
+  app.post<{ Body: RefreshBody | null }>('/refresh', {
+    preHandler: app.limits.refresh,
+    schema: {
+      summary: 'Rotate the refresh token and get a new access token',
+      tags: ['auth'],
+      headers,
+      body: RefreshBodySchema,
+      response: { 200: TokenResponseSchema, ...errors(400, 401, 403, 429, 503) }
+    }
+  }, async function refresh (request, reply) {
+    let raw: string | undefined
+    let csrf: string | undefined
+    if (authMode(request) === 'header') {
+      raw = request.body?.refresh_token
+      if (raw === undefined) throw new ValidationError('body must have refresh_token in header mode')
+    } else {
+      raw = request.cookies[config.refreshCookieName]
+      if (raw === undefined || raw === '') throw new InvalidRefreshTokenError()
+      csrf = submittedCsrf(request)
+    }
+    const rotation = await app.refreshTokens.rotate(raw, (sessionId) => {
+      // Bound to the session: a csrf_token from another session does not pass.
+      if (csrf !== undefined && !app.refreshTokens.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
+    })
+    return sendTokens(app, config, request, reply, rotation)
+  })
+
+  app.post<{ Body: RefreshBody | null }>('/logout', {
+    schema: {
+      summary: 'End this session: its refresh token and every access token of it stop working',
+      tags: ['auth'],
+      headers,
+      body: RefreshBodySchema,
+      response: { 204: { type: 'null' }, ...errors(400, 403, 503) }
+    }
+  }, async function logout (request, reply) {
+    const mode = authMode(request)
+    let sessionId: string | undefined
+    const raw = mode === 'header' ? request.body?.refresh_token : request.cookies[config.refreshCookieName]
+    if (raw !== undefined && raw !== '') {
+      const csrf = mode === 'cookie' ? submittedCsrf(request) : undefined
+      sessionId = await app.refreshTokens.sessionOf(raw)
+      if (sessionId !== undefined && csrf !== undefined && !app.refreshTokens.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
+    }
+    if (sessionId === undefined && request.headers.authorization !== undefined) {
+      // A bearer token is not ambient (no CSRF risk). An invalid one just ends nothing.
+      try { sessionId = app.tokens.verify(request.headers.authorization).sid } catch {}
+    }
+    if (sessionId !== undefined) {
+      await app.refreshTokens.endSession(sessionId, 'logout')
+      app.security.info({ event: 'logout', sessionId, ip: request.ip }, 'logout')
+    }
+    if (mode === 'cookie') clearCookies(config, reply)
+    // 204 whatever was presented: never says whether a token existed.
+    reply.code(204).send()
+  })
+
+  app.post('/logout-all', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'End every session and every access token of the user',
+      tags: ['auth'],
+      security: [{ bearer: [] }],
+      response: { 204: { type: 'null' }, ...errors(401, 503) }
+    }
+  }, async function logoutAll (request, reply) {
+    const userId = request.auth!.sub
+    await app.userRevocation.revokeAll(userId, { endSessions: true, reason: 'logout-all' })
+    app.security.info({ event: 'logout_all', userId, ip: request.ip }, 'logout from every session')
+    if (request.headers['x-auth-mode'] !== 'header') clearCookies(config, reply)
+    reply.code(204).send()
+  })
+}

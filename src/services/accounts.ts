@@ -1,0 +1,88 @@
+// Registration, credential checks and the admin bootstrap. No Fastify here.
+import { randomUUID } from 'node:crypto'
+import type { PrismaClient } from '../generated/prisma/client.ts'
+import { InvalidCredentialsError, PasswordTooCommonError, UsernameTakenError, ValidationError } from '../errors.ts'
+import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from './passwords.ts'
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
+const usernameRe = new RegExp(USERNAME_PATTERN)
+
+export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokensValidAfter: Date | null }
+
+export const userWithRoles = { roles: { select: { roleName: true }, orderBy: { roleName: 'asc' as const } } }
+
+export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokensValidAfter: Date | null, roles: Array<{ roleName: string }> }): AccountUser {
+  return { id: u.id, username: u.username, disabled: u.disabled, tokensValidAfter: u.tokensValidAfter, roles: u.roles.map((r) => r.roleName) }
+}
+
+export function checkPassword (password: string): void {
+  const n = passwordLength(password)
+  if (n < PASSWORD_MIN || n > PASSWORD_MAX) throw new ValidationError(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
+  if (isCommonPassword(password)) throw new PasswordTooCommonError()
+}
+
+function isUniqueViolation (err: unknown): boolean {
+  return (err as { code?: string })?.code === 'P2002'
+}
+
+export function createAccounts (deps: { prisma: PrismaClient, hasher: PasswordHasher }) {
+  const { prisma, hasher } = deps
+
+  async function register (username: string, password: string, roles: string[] = ['user']): Promise<AccountUser> {
+    if (!usernameRe.test(username)) throw new ValidationError('username must be 3 to 64 letters, digits, ".", "_" or "-"')
+    checkPassword(password)
+    const key = username.toLowerCase()
+    // Cheap early answer; the unique index is what actually decides.
+    if (await prisma.user.findUnique({ where: { usernameKey: key }, select: { id: true } }) !== null) throw new UsernameTakenError()
+    const passwordHash = await hasher.hash(password)
+    try {
+      const user = await prisma.user.create({
+        data: { id: randomUUID(), username, usernameKey: key, passwordHash, roles: { create: roles.map((roleName) => ({ roleName })) } },
+        include: userWithRoles
+      })
+      return toAccountUser(user)
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new UsernameTakenError()
+      throw err
+    }
+  }
+
+  /** Same error, and one full bcrypt comparison, for an unknown user, a wrong password and a disabled account. */
+  async function authenticate (username: string, password: string): Promise<AccountUser> {
+    const user = usernameRe.test(username)
+      ? await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, include: userWithRoles })
+      : null
+    if (user === null) {
+      await hasher.verifyNothing(password)
+      throw new InvalidCredentialsError()
+    }
+    const ok = await hasher.verify(password, user.passwordHash)
+    if (!ok || user.disabled) throw new InvalidCredentialsError()
+    return toAccountUser(user)
+  }
+
+  /** ADMIN_USERNAME / ADMIN_PASSWORD: that admin exists after start-up. */
+  async function ensureAdmin (username: string, password: string): Promise<'created' | 'ensured'> {
+    const existing = await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true } })
+    if (existing === null) {
+      // The operator's choice of password is not checked against the common list: only its length.
+      const n = passwordLength(password)
+      if (n < PASSWORD_MIN || n > PASSWORD_MAX) throw new ValidationError(`ADMIN_PASSWORD must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
+      try {
+        await prisma.user.create({
+          data: { id: randomUUID(), username, usernameKey: username.toLowerCase(), passwordHash: await hasher.hash(password), roles: { create: [{ roleName: 'user' }, { roleName: 'admin' }] } }
+        })
+        return 'created'
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err // another instance created it just now
+      }
+    }
+    const user = await prisma.user.findUniqueOrThrow({ where: { usernameKey: username.toLowerCase() }, select: { id: true } })
+    await prisma.userRole.createMany({ data: [{ userId: user.id, roleName: 'admin' }, { userId: user.id, roleName: 'user' }], skipDuplicates: true })
+    return 'ensured'
+  }
+
+  return { register, authenticate, ensureAdmin }
+}
+
+export type Accounts = ReturnType<typeof createAccounts>

@@ -1,0 +1,172 @@
+// Real PostgreSQL and Redis servers for the tests: the ones named by
+// DATABASE_URL / REDIS_URL when set (a fresh database, a fresh key prefix per
+// suite), otherwise throwaway servers started from the local install and
+// stopped afterwards. Under CI=true a missing server fails the suite.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, chmodSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+
+const PG_BIN = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'postgres')))
+
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function waitFor (check: () => Promise<unknown>, ms = 15_000, what = 'server'): Promise<void> {
+  const end = Date.now() + ms
+  let last: unknown
+  while (Date.now() < end) {
+    try { await check(); return } catch (err) { last = err }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${what} did not come up in ${ms} ms: ${String(last)}`)
+}
+
+export interface RedisServer {
+  url: string
+  /** Prefix for keys and channels, unique to this server handle. */
+  prefix: string
+  port: number
+  stop: () => Promise<void>
+  start: () => Promise<void>
+}
+
+function missing (what: string): Error {
+  return new Error(`${what} is not installed and no URL was given; CI installs it in .ci/run`)
+}
+
+/** A Redis server this suite owns: it can stop and start it (outage tests). */
+export async function startOwnRedis (): Promise<RedisServer> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) throw missing('redis-server')
+  const port = await freePort()
+  let proc: ChildProcess | undefined
+  const handle: RedisServer = {
+    url: `redis://127.0.0.1:${port}`,
+    prefix: `t${randomBytes(4).toString('hex')}:`,
+    port,
+    async start () {
+      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      await waitFor(() => redisPing(port), 10_000, 'redis-server')
+    },
+    async stop () {
+      if (proc === undefined || proc.exitCode !== null) return
+      const exited = new Promise((resolve) => proc!.once('exit', resolve))
+      proc.kill('SIGKILL')
+      await exited
+    }
+  }
+  await handle.start()
+  return handle
+}
+
+function redisPing (port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    import('node:net').then(({ connect }) => {
+      const sock = connect(port, '127.0.0.1')
+      sock.once('error', reject)
+      sock.once('connect', () => sock.write('PING\r\n'))
+      sock.once('data', (d) => { sock.destroy(); d.toString().startsWith('+PONG') ? resolve() : reject(new Error(d.toString())) })
+    }, reject)
+  })
+}
+
+/** Redis for a suite: REDIS_URL with a fresh prefix, or a server of its own. */
+export async function redisForSuite (): Promise<RedisServer> {
+  const url = process.env.REDIS_URL
+  if (url) {
+    return { url, prefix: `t${randomBytes(4).toString('hex')}:`, port: Number(new URL(url).port || 6379), stop: async () => {}, start: async () => {} }
+  }
+  return startOwnRedis()
+}
+
+export interface PostgresServer {
+  url: string
+  stop: () => Promise<void>
+  start: () => Promise<void>
+}
+
+let shared: Promise<{ adminUrl: string, stop: () => Promise<void>, start: () => Promise<void> }> | undefined
+
+// postgres refuses to run as root: the throwaway cluster runs as `postgres`.
+function asPostgres (cmd: string, args: string[]): [string, string[]] {
+  return userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
+}
+
+/** A PostgreSQL cluster this suite owns (initdb into a temp folder, random port). */
+export async function startOwnPostgres (): Promise<{ adminUrl: string, stop: () => Promise<void>, start: () => Promise<void> }> {
+  if (PG_BIN === undefined) throw missing('PostgreSQL')
+  const dir = mkdtempSync(join(tmpdir(), 'pg-test-'))
+  chmodSync(dir, 0o777)
+  const data = join(dir, 'data')
+  const port = await freePort()
+  const [cmd, args] = asPostgres(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
+  const init = spawnSync(cmd, args, { stdio: 'pipe' })
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`)
+  const adminUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`
+  return {
+    adminUrl,
+    async start () {
+      const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`
+      const [c, a] = asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', 'start'])
+      const run = spawnSync(c, a, { stdio: 'pipe' })
+      if (run.status !== 0) throw new Error(`pg_ctl start failed: ${run.stderr.toString()}`)
+      await waitFor(async () => {
+        const client = new pg.Client({ connectionString: adminUrl })
+        await client.connect()
+        await client.end()
+      }, 20_000, 'postgres')
+    },
+    async stop () {
+      const [c, a] = asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'])
+      spawnSync(c, a, { stdio: 'ignore' })
+    },
+  }
+}
+
+/** A fresh, empty database for one suite. */
+export async function postgresForSuite (): Promise<PostgresServer & { drop: () => Promise<void> }> {
+  if (shared === undefined) {
+    const url = process.env.DATABASE_URL
+    shared = url
+      ? Promise.resolve({ adminUrl: url, stop: async () => {}, start: async () => {} })
+      : startOwnPostgres().then(async (s) => { await s.start(); return s })
+  }
+  const server = await shared
+  const name = `test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: server.adminUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(server.adminUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    stop: server.stop,
+    start: server.start,
+    async drop () {
+      const c = new pg.Client({ connectionString: server.adminUrl })
+      await c.connect()
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+      await c.end()
+    }
+  }
+}
+
+/** Stops the throwaway cluster, if this process started one. */
+export async function stopSharedPostgres (): Promise<void> {
+  if (shared === undefined || process.env.DATABASE_URL) return
+  const s = await shared
+  await s.stop()
+}
