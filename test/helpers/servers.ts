@@ -9,6 +9,7 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import t from 'tap'
 
 const PG_BIN = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'postgres')))
 
@@ -68,6 +69,7 @@ export async function startOwnRedis (): Promise<RedisServer> {
     }
   }
   await handle.start()
+  t.teardown(() => handle.stop())
   return handle
 }
 
@@ -141,7 +143,11 @@ export async function postgresForSuite (): Promise<PostgresServer & { drop: () =
     const url = process.env.DATABASE_URL
     shared = url
       ? Promise.resolve({ adminUrl: url, stop: async () => {}, start: async () => {} })
-      : startOwnPostgres().then(async (s) => { await s.start(); return s })
+      : startOwnPostgres().then(async (s) => {
+        await s.start()
+        t.teardown(() => s.stop())
+        return s
+      })
   }
   const server = await shared
   const name = `test_${randomBytes(6).toString('hex')}`
