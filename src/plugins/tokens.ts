@@ -36,7 +36,7 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
   const { key, issuer, audience, ttl } = opts
   await app.register(fastifyJwt, {
     secret: key.secret,
-    sign: { algorithm: key.algorithm, kid: key.kid, iss: issuer, aud: audience, expiresIn: ttl * 1000, header: { typ: AT_TYP } } as any,
+    sign: { algorithm: key.algorithm, kid: key.kid, iss: issuer, aud: audience, expiresIn: ttl, header: { typ: AT_TYP } } as any,
     verify: {
       algorithms: [key.algorithm],
       allowedIss: issuer,

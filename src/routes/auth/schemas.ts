@@ -56,7 +56,7 @@ export const TokenResponseSchema = {
 
 export const RefreshBodySchema = {
   type: ['object', 'null'],
-  properties: { refresh_token: { type: 'string', maxLength: 256 } },
+  properties: { refresh_token: { type: 'string', maxLength: 4096 } },
   additionalProperties: false
 } as const
 
