@@ -71,6 +71,9 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     send(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`)
   })
 
+  // JSON in, JSON out: anything else is 415, not a string that reaches a handler.
+  fastify.removeContentTypeParser('text/plain')
+
   // A JSON API: no CSP or frame policy to tune beyond refusing everything.
   await fastify.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } })
   if (config.corsOrigins.length > 0) {

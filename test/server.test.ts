@@ -1,0 +1,62 @@
+// The real process on its embedded defaults: starts, serves, stops cleanly on
+// SIGTERM, and keeps its data across a restart.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, waitFor } from './helpers/servers.ts'
+import { GOOD_PASSWORD } from './helpers/client.ts'
+
+async function start (env: Record<string, string>) {
+  const port = await freePort()
+  const proc = spawn(process.execPath, ['src/server.ts'], {
+    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: String(port), BCRYPT_COST: '4', COOKIE_SECURE: 'false', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  proc.stdout.on('data', (d) => { output += d })
+  proc.stderr.on('data', (d) => { output += d })
+  const base = `http://127.0.0.1:${port}`
+  return { proc, base, output: () => output }
+}
+
+async function stop (proc: ReturnType<typeof spawn>): Promise<number | null> {
+  const code = new Promise<number | null>((resolve) => proc.once('exit', resolve))
+  proc.kill('SIGTERM')
+  return code
+}
+
+t.test('start on embedded defaults, restart, data survives', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'auth-server-'))
+  const env = { DATA_DIR: dataDir, ADMIN_USERNAME: 'root-admin', ADMIN_PASSWORD: 'an admin passphrase' }
+  const first = await start(env)
+  await waitFor(async () => { const r = await fetch(`${first.base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  const ready = await (await fetch(`${first.base}/health/ready`)).json()
+  t.same(ready, { status: 'ok', database: 'up', revocations: 'up', revocationBackend: 'in-process' })
+  const reg = await fetch(`${first.base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'Persistent', password: GOOD_PASSWORD }) })
+  t.equal(reg.status, 201)
+  t.equal(await stop(first.proc), 0, 'SIGTERM: graceful exit 0')
+  t.match(first.output(), /REDIS_URL is not set/, 'the in-process revocation store says so in the log')
+  t.notMatch(first.output(), /an admin passphrase/, 'the admin password is never logged')
+  t.notMatch(first.output(), new RegExp(GOOD_PASSWORD), 'no password in the request logs')
+
+  const second = await start(env)
+  await waitFor(async () => { const r = await fetch(`${second.base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  const login = await fetch(`${second.base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ username: 'persistent', password: GOOD_PASSWORD }) })
+  t.equal(login.status, 200, 'the user registered before the restart logs in')
+  const body = await login.json()
+  const me = await fetch(`${second.base}/auth/me`, { headers: { authorization: `Bearer ${body.access_token}` } })
+  t.equal(me.status, 200)
+  const admin = await fetch(`${second.base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ username: 'root-admin', password: 'an admin passphrase' }) })
+  t.same((await admin.json()).user.roles, ['admin', 'user'], 'the bootstrap admin exists')
+  t.equal(await stop(second.proc), 0)
+  t.notMatch(second.output(), /"authorization":"Bearer|refresh_token=|an admin passphrase/, 'no secret in any log line')
+})
+
+t.test('production refuses to start on generated secrets', async (t) => {
+  const s = await start({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-prod-')) })
+  const code = await new Promise((resolve) => s.proc.once('exit', resolve))
+  t.equal(code, 1)
+  t.match(s.output(), /configuration error: NODE_ENV=production needs JWT_PRIVATE_KEY/)
+})
