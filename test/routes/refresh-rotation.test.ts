@@ -75,7 +75,8 @@ for (const backend of backends) {
       const other = await signedIn('cookie')
       const foreign = other.jar.get('csrf_token')!
       const mixed = await app.inject({
-        method: 'POST', url: '/auth/refresh',
+        method: 'POST',
+        url: '/auth/refresh',
         headers: { cookie: `${config.refreshCookieName}=${c.jar.get(config.refreshCookieName)}; csrf_token=${foreign}`, 'x-csrf-token': foreign }
       })
       t.equal(mixed.json().code, 'CSRF_INVALID')
