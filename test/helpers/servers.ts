@@ -103,7 +103,8 @@ let shared: Promise<{ adminUrl: string, stop: () => Promise<void>, start: () => 
 
 // postgres refuses to run as root: the throwaway cluster runs as `postgres`.
 function asPostgres (cmd: string, args: string[]): [string, string[]] {
-  return userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
+  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find(existsSync) ?? 'runuser'
+  return userInfo().uid === 0 ? [runuser, ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
 }
 
 /** A PostgreSQL cluster this suite owns (initdb into a temp folder, random port). */
