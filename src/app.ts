@@ -19,6 +19,8 @@ import { loadSigningKey, loadHmacSecret } from './services/keys.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
 import authRoutes from './routes/auth/index.ts'
+import adminUserRoutes from './routes/admin/users.ts'
+import { ErrorSchema } from './routes/auth/schemas.ts'
 
 export interface AppOptions {
   config: Config
@@ -102,7 +104,9 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 
   await fastify.register(healthRoutes)
   await fastify.register(wellKnownRoutes, { jwks: key.jwks })
+  fastify.addSchema(ErrorSchema)
   await fastify.register(authRoutes, { prefix: '/auth', config })
+  await fastify.register(adminUserRoutes, { prefix: '/admin' })
 }
 
 export default fp(app, { name: 'auth-service' })

@@ -21,8 +21,20 @@ function loadBindings (): Promise<Bindings> {
   bindings ??= (async () => {
     const glue = await import('@prisma/schema-engine-wasm/schema_engine_bg') as Bindings
     const wasmPath = join(dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')), 'schema_engine_bg.wasm')
+    // The engine leaves an idle timer behind after free(); unref'd, it no
+    // longer holds a finished migration (or a CLI) open for ten seconds.
+    const imports: Record<string, unknown> = { ...glue }
+    for (const [name, fn] of Object.entries(glue)) {
+      if (name.startsWith('__wbg_setTimeout_') && typeof fn === 'function') {
+        imports[name] = (...args: unknown[]) => {
+          const timer = (fn as (...a: unknown[]) => unknown)(...args)
+          ;(timer as { unref?: () => void })?.unref?.()
+          return timer
+        }
+      }
+    }
     const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), {
-      './schema_engine_bg.js': glue as unknown as WebAssembly.ModuleImports
+      './schema_engine_bg.js': imports as WebAssembly.ModuleImports
     })
     glue.__wbg_set_wasm(instance.exports)
     ;(instance.exports.__wbindgen_start as () => void)()

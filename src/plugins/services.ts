@@ -6,6 +6,7 @@ import { createPasswordHasher, type PasswordHasher } from '../services/passwords
 import { createAccounts, type Accounts } from '../services/accounts.ts'
 import { createRefreshTokens, type RefreshTokens } from '../services/refresh-tokens.ts'
 import { createUserRevocation, type UserRevocation } from '../services/user-revocation.ts'
+import { createUserAdmin, type UserAdmin } from '../services/user-admin.ts'
 import { loadHmacSecret, type SigningKey } from '../services/keys.ts'
 
 export default fp(async function servicesPlugin (app, opts: { config: Config, key: SigningKey }) {
@@ -30,6 +31,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
   app.decorate('accounts', accounts)
   app.decorate('refreshTokens', refreshTokens)
   app.decorate('userRevocation', userRevocation)
+  app.decorate('userAdmin', createUserAdmin({ prisma: app.prisma, userRevocation }))
   app.decorate('security', security)
 
   await passwords.warm()
@@ -45,6 +47,7 @@ declare module 'fastify' {
     accounts: Accounts
     refreshTokens: RefreshTokens
     userRevocation: UserRevocation
+    userAdmin: UserAdmin
     security: import('fastify').FastifyBaseLogger
   }
 }

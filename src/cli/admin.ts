@@ -1,0 +1,104 @@
+// npm run admin -- <command>: the operator's tool for when no admin exists yet
+// or the API is not reachable. It works on the database the service uses
+// (DATABASE_URL, or the embedded one under DATA_DIR) and, with REDIS_URL,
+// tells running instances of every revocation at once.
+import { createInterface } from 'node:readline/promises'
+import { loadConfig } from '../config.ts'
+import { openDatabase } from '../db/database.ts'
+import { createPasswordHasher } from '../services/passwords.ts'
+import { createAccounts } from '../services/accounts.ts'
+import { createRevocationList, createMemoryBackend } from '../services/revocation-list.ts'
+import { createRedisBackend } from '../services/redis-revocations.ts'
+import { createUserRevocation } from '../services/user-revocation.ts'
+import { createUserAdmin } from '../services/user-admin.ts'
+
+const HELP = `usage: npm run admin -- <command>
+
+  create-user <username> [--admin]   create a user; the password is read from
+                                     AUTH_CLI_PASSWORD or the first line of stdin
+  grant <username> <role>            add a role (user, admin)
+  revoke <username> <role>           remove a role (not from the last admin)
+  logout <username>                  end every session of the user
+  disable <username>                 the user can no longer log in; sessions end
+  enable <username>                  undo disable
+  --help                             this text
+
+Environment: DATABASE_URL (or DATA_DIR for the embedded database), REDIS_URL
+(so that running instances hear of revocations at once), BCRYPT_COST.
+Without REDIS_URL a running service on the embedded defaults learns of a
+revocation at its next start; stop it first, or use the admin API.`
+
+async function readPassword (): Promise<string> {
+  if (process.env.AUTH_CLI_PASSWORD) return process.env.AUTH_CLI_PASSWORD
+  const rl = createInterface({ input: process.stdin, terminal: false })
+  for await (const line of rl) { rl.close(); return line }
+  throw new Error('no password given (AUTH_CLI_PASSWORD or stdin)')
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [command, ...args] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP)
+    return command === undefined ? 1 : 0
+  }
+  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable']
+  if (!known.includes(command) || args[0] === undefined) {
+    console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
+    return 2
+  }
+  const config = loadConfig()
+  const db = await openDatabase(config)
+  await db.migrate()
+  const revocations = createRevocationList({
+    backend: config.redisUrl !== undefined ? createRedisBackend(config.redisUrl) : createMemoryBackend(),
+    loadDurable: async () => []
+  })
+  await revocations.start()
+  const hasher = createPasswordHasher({ cost: config.bcryptCost, workers: 1 })
+  try {
+    if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL) is not reachable')
+    const userRevocation = createUserRevocation({ prisma: db.prisma, revocations, accessTtl: config.accessTokenTtl })
+    const admin = createUserAdmin({ prisma: db.prisma, userRevocation })
+    const accounts = createAccounts({ prisma: db.prisma, hasher })
+    const username = args[0]
+    switch (command) {
+      case 'create-user': {
+        const user = await accounts.register(username, await readPassword(), args.includes('--admin') ? ['user', 'admin'] : ['user'])
+        console.log(`created ${user.username} (${user.id}) with roles ${user.roles.join(', ')}`)
+        break
+      }
+      case 'grant':
+      case 'revoke': {
+        const role = args[1]
+        if (role === undefined) throw new Error(`${command} needs a role`)
+        const user = await admin.byUsername(username)
+        const roles = command === 'grant' ? [...user.roles, role] : user.roles.filter((r) => r !== role)
+        const updated = await admin.setRoles(user.id, roles)
+        console.log(`${updated.username} now has roles ${updated.roles.join(', ') || '(none)'}`)
+        break
+      }
+      case 'logout':
+        await admin.endSessions((await admin.byUsername(username)).id)
+        console.log(`ended every session of ${username}`)
+        break
+      case 'disable':
+      case 'enable':
+        await admin.setDisabled((await admin.byUsername(username)).id, command === 'disable')
+        console.log(`${username} ${command}d`)
+        break
+    }
+    return 0
+  } catch (err) {
+    const e = err as { code?: string, message?: string }
+    console.error(`error${e.code !== undefined ? ` ${e.code}` : ''}: ${e.message}`)
+    return 1
+  } finally {
+    await hasher.close()
+    await revocations.close()
+    await db.close()
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2))
+}

@@ -1,0 +1,76 @@
+// /admin/users: list, change roles, end sessions, disable. Admins only.
+import type { FastifyInstance } from 'fastify'
+import { errors } from '../auth/schemas.ts'
+import { ROLES, PAGE_MAX } from '../../services/user-admin.ts'
+
+const AdminUserSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, username: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, disabled: { type: 'boolean' } },
+  required: ['id', 'username', 'roles', 'disabled']
+} as const
+const IdParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
+
+export default async function adminUserRoutes (app: FastifyInstance) {
+  app.addHook('onRequest', app.authenticate)
+  app.addHook('onRequest', app.requireRole('admin'))
+  const tags = { tags: ['admin'], security: [{ bearer: [] }] }
+  const audit = (request: { auth: { sub: string } | null, ip: string }, event: string, target: string, extra: object = {}) =>
+    app.security.info({ event, actor: request.auth?.sub, target, ip: request.ip, ...extra }, `admin: ${event}`)
+
+  app.get<{ Querystring: { limit?: number, cursor?: string } }>('/users', {
+    schema: {
+      ...tags,
+      summary: 'List users, by pages',
+      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, default: 50 }, cursor: { type: 'string', maxLength: 128 } } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            users: { type: 'array', items: { ...AdminUserSchema, properties: { ...AdminUserSchema.properties, createdAt: { type: 'string', format: 'date-time' } } } },
+            nextCursor: { type: ['string', 'null'] }
+          },
+          required: ['users', 'nextCursor']
+        },
+        ...errors(400, 401, 403)
+      }
+    }
+  }, async function listUsers (request) {
+    return app.userAdmin.list(Math.min(request.query.limit ?? 50, PAGE_MAX), request.query.cursor)
+  })
+
+  app.put<{ Params: { id: string }, Body: { roles: string[] } }>('/users/:id/roles', {
+    schema: {
+      ...tags,
+      summary: "Replace a user's roles; their current access tokens stop working",
+      params: IdParams,
+      body: { type: 'object', properties: { roles: { type: 'array', items: { type: 'string', maxLength: 32 }, maxItems: ROLES.length * 2 } }, required: ['roles'], additionalProperties: false },
+      response: { 200: AdminUserSchema, ...errors(400, 401, 403, 404, 409) }
+    }
+  }, async function setRoles (request) {
+    const user = await app.userAdmin.setRoles(request.params.id, request.body.roles)
+    audit(request, 'roles_changed', user.id, { roles: user.roles })
+    return user
+  })
+
+  app.post<{ Params: { id: string } }>('/users/:id/logout', {
+    schema: { ...tags, summary: 'End every session of a user', params: IdParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } }
+  }, async function logoutUser (request, reply) {
+    await app.userAdmin.endSessions(request.params.id)
+    audit(request, 'user_logged_out', request.params.id)
+    reply.code(204).send()
+  })
+
+  app.patch<{ Params: { id: string }, Body: { disabled: boolean } }>('/users/:id', {
+    schema: {
+      ...tags,
+      summary: 'Disable or re-enable a user',
+      params: IdParams,
+      body: { type: 'object', properties: { disabled: { type: 'boolean' } }, required: ['disabled'], additionalProperties: false },
+      response: { 200: AdminUserSchema, ...errors(400, 401, 403, 404, 409) }
+    }
+  }, async function patchUser (request) {
+    const user = await app.userAdmin.setDisabled(request.params.id, request.body.disabled)
+    audit(request, request.body.disabled ? 'user_disabled' : 'user_enabled', user.id)
+    return user
+  })
+}

@@ -1,0 +1,50 @@
+// GET /auth/sessions and DELETE /auth/sessions/:id: a user sees and ends their own sessions.
+import type { FastifyInstance } from 'fastify'
+import { NotFoundError } from '../../errors.ts'
+import { errors } from './schemas.ts'
+
+const SessionSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    lastUsedAt: { type: 'string', format: 'date-time' },
+    userAgent: { type: ['string', 'null'] },
+    ip: { type: ['string', 'null'] },
+    current: { type: 'boolean' }
+  },
+  required: ['id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip', 'current']
+} as const
+
+export default async function sessionListRoutes (app: FastifyInstance) {
+  const guarded = { tags: ['sessions'], security: [{ bearer: [] }] }
+
+  app.get('/sessions', {
+    onRequest: app.authenticate,
+    schema: { ...guarded, summary: 'The active sessions of the current user', response: { 200: { type: 'array', items: SessionSchema }, ...errors(401, 503) } }
+  }, async function listSessions (request) {
+    const { sub, sid } = request.auth!
+    const sessions = await app.prisma.session.findMany({
+      where: { userId: sub, revokedAt: null, expiresAt: { gt: new Date() } },
+      orderBy: { lastUsedAt: 'desc' }
+    })
+    return sessions.map((s) => ({
+      id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid
+    }))
+  })
+
+  app.delete<{ Params: { id: string } }>('/sessions/:id', {
+    onRequest: app.authenticate,
+    schema: { ...guarded, summary: 'End one of your sessions', params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } }, response: { 204: { type: 'null' }, ...errors(401, 404, 503) } }
+  }, async function endSession (request, reply) {
+    const { id } = request.params
+    // Another user's session answers exactly as a made-up id does.
+    const session = /^[0-9a-f-]{36}$/i.test(id)
+      ? await app.prisma.session.findFirst({ where: { id, userId: request.auth!.sub, revokedAt: null }, select: { id: true } })
+      : null
+    if (session === null) throw new NotFoundError('No such session')
+    await app.refreshTokens.endSession(id, 'user-ended')
+    app.security.info({ event: 'session_ended', userId: request.auth!.sub, sessionId: id, ip: request.ip }, 'session ended by its user')
+    reply.code(204).send()
+  })
+}

@@ -1,0 +1,51 @@
+// The operator's command line against a real PostgreSQL database.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { buildApp } from '../helpers/app.ts'
+import { postgresForSuite } from '../helpers/servers.ts'
+import { Client, GOOD_PASSWORD } from '../helpers/client.ts'
+
+t.test('npm run admin', async (t) => {
+  const pg = await postgresForSuite()
+  t.teardown(pg.drop)
+  const { app } = await buildApp(t, { backend: 'real', databaseUrl: pg.url })
+  const run = (args: string[], input?: string) => spawnSync(process.execPath, ['src/cli/admin.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: pg.url, REDIS_URL: app.revocations.backendName === 'redis' ? (process.env.REDIS_URL ?? '') : '', BCRYPT_COST: '4', AUTH_CLI_PASSWORD: '' },
+    input,
+    encoding: 'utf8'
+  })
+
+  const help = run(['--help'])
+  t.equal(help.status, 0)
+  t.match(help.stdout, /create-user <username>/)
+  t.equal(run(['frobnicate', 'x']).status, 2)
+
+  const created = run(['create-user', 'Operator', '--admin'], `${GOOD_PASSWORD}\n`)
+  t.equal(created.status, 0, created.stderr)
+  t.match(created.stdout, /created Operator .* roles admin, user/)
+  t.notMatch(created.stdout + created.stderr, new RegExp(GOOD_PASSWORD), 'the password is never echoed')
+
+  const op = new Client(app, 'header')
+  t.equal((await op.login('operator', GOOD_PASSWORD)).statusCode, 200, 'the service sees the user')
+  t.equal((await op.request('GET', '/auth/admin')).statusCode, 200)
+
+  t.equal(run(['create-user', 'Weak'], 'password\n').status, 1, 'the password rules apply')
+  const second = run(['create-user', 'helper'], `${GOOD_PASSWORD}\n`)
+  t.equal(second.status, 0)
+  t.equal(run(['grant', 'helper', 'admin']).status, 0)
+  const last = run(['revoke', 'operator', 'admin'])
+  t.equal(last.status, 0, 'another admin exists now')
+  const refused = run(['revoke', 'helper', 'admin'])
+  t.equal(refused.status, 1)
+  t.match(refused.stderr, /LAST_ADMIN/)
+
+  t.equal(run(['disable', 'helper']).status, 1, 'the last admin cannot be disabled either')
+  t.equal(run(['disable', 'operator']).status, 0)
+  t.equal((await new Client(app, 'header').login('operator', GOOD_PASSWORD)).json().code, 'INVALID_CREDENTIALS')
+  t.equal(run(['enable', 'operator']).status, 0)
+  const again = new Client(app, 'header')
+  t.equal((await again.login('operator', GOOD_PASSWORD)).statusCode, 200)
+  t.equal(run(['logout', 'operator']).status, 0)
+  t.equal((await again.refresh()).json().code, 'INVALID_REFRESH_TOKEN', 'logout ended the session')
+  t.equal(run(['logout', 'nobody-here']).status, 1)
+})
