@@ -31,8 +31,10 @@ revocation at its next start; stop it first, or use the admin API.`
 async function readPassword (): Promise<string> {
   if (process.env.AUTH_CLI_PASSWORD) return process.env.AUTH_CLI_PASSWORD
   const rl = createInterface({ input: process.stdin, terminal: false })
-  for await (const line of rl) { rl.close(); return line }
-  throw new Error('no password given (AUTH_CLI_PASSWORD or stdin)')
+  const first = await rl[Symbol.asyncIterator]().next()
+  rl.close()
+  if (first.done === true) throw new Error('no password given (AUTH_CLI_PASSWORD or stdin)')
+  return first.value
 }
 
 export async function main (argv: string[]): Promise<number> {

@@ -17,11 +17,12 @@ export default async function adminUserRoutes (app: FastifyInstance) {
   const audit = (request: { auth: { sub: string } | null, ip: string }, event: string, target: string, extra: object = {}) =>
     app.security.info({ event, actor: request.auth?.sub, target, ip: request.ip, ...extra }, `admin: ${event}`)
 
-  app.get<{ Querystring: { limit?: number, cursor?: string } }>('/users', {
+  app.get<{ Querystring: { limit?: string, cursor?: string } }>('/users', {
     schema: {
       ...tags,
       summary: 'List users, by pages',
-      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, default: 50 }, cursor: { type: 'string', maxLength: 128 } } },
+      // Query values are strings (no type coercion anywhere): limit is digits, capped below.
+      querystring: { type: 'object', properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' }, cursor: { type: 'string', maxLength: 128 } } },
       response: {
         200: {
           type: 'object',
@@ -35,7 +36,7 @@ export default async function adminUserRoutes (app: FastifyInstance) {
       }
     }
   }, async function listUsers (request) {
-    return app.userAdmin.list(Math.min(request.query.limit ?? 50, PAGE_MAX), request.query.cursor)
+    return app.userAdmin.list(Math.min(Number(request.query.limit ?? 50), PAGE_MAX), request.query.cursor)
   })
 
   app.put<{ Params: { id: string }, Body: { roles: string[] } }>('/users/:id/roles', {
