@@ -100,7 +100,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, accessTtl: config.accessTokenTtl })
   await fastify.register(tokensPlugin, { key, issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl })
   await fastify.register(servicesPlugin, { config, key })
-  await fastify.register(rateLimitPlugin, { config })
+  await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })
 
   await fastify.register(healthRoutes)
   await fastify.register(wellKnownRoutes, { jwks: key.jwks })

@@ -12,7 +12,7 @@ import { TooManyRequestsError } from '../errors.ts'
 type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 const off: Guard = async () => {}
 
-export default fp(async function rateLimitPlugin (app, opts: { config: Config }) {
+export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string }) {
   const { config } = opts
   if (!config.rateLimit) {
     app.decorate('limits', { login: [off], register: [off], refresh: [off] })
@@ -29,7 +29,7 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config })
     max: 1000,
     timeWindow: '1 minute',
     redis,
-    nameSpace: 'auth-rl:',
+    nameSpace: `${opts.redisPrefix ?? 'auth:'}rl:`,
     // While Redis is down the limits lapse; the revocation checks still fail closed.
     skipOnError: true,
     errorResponseBuilder: (_req, ctx) => {
