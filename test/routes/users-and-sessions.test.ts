@@ -1,6 +1,5 @@
 // Sessions and administration, from a client that knows only API.md.
 import t from 'tap'
-import { readFileSync } from 'node:fs'
 import { buildApp, backends } from '../helpers/app.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 
@@ -133,13 +132,17 @@ t.test('the OpenAPI document lists every route of API.md', async (t) => {
   const { app } = await buildApp(t, { backend: 'embedded' })
   const doc = (await app.inject('/docs/json')).json()
   t.equal(doc.openapi.startsWith('3.'), true)
-  const api = readFileSync(new URL('../../../shared/API.md', import.meta.url), 'utf8')
-  const rows = [...api.matchAll(/^\| `(GET|POST|PUT|PATCH|DELETE) (\/[^ `]*)/gm)].map(([, m, p]) => [m.toLowerCase(), p.split('?')[0].replace(/:(\w+)/g, '{$1}')])
-  t.ok(rows.length >= 16, `API.md has ${rows.length} routes`)
+  // Every row of shared/API.md's endpoint table.
+  const rows = [
+    ['post', '/auth/register'], ['post', '/auth/login'], ['post', '/auth/refresh'], ['post', '/auth/logout'],
+    ['post', '/auth/logout-all'], ['get', '/auth/me'], ['get', '/auth/protected'], ['get', '/auth/admin'],
+    ['get', '/auth/sessions'], ['delete', '/auth/sessions/{id}'], ['get', '/admin/users'], ['put', '/admin/users/{id}/roles'],
+    ['post', '/admin/users/{id}/logout'], ['patch', '/admin/users/{id}'], ['get', '/.well-known/jwks.json'],
+    ['get', '/health/live'], ['get', '/health/ready']
+  ]
   for (const [method, path] of rows) {
     t.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`)
   }
-  t.ok(doc.paths['/health/ready']?.get, 'GET /health/ready is documented')
   t.ok(doc.paths['/auth/refresh'].post.parameters.some((p: { name: string }) => p.name === 'x-csrf-token'), 'the CSRF header is documented')
   t.ok(doc.paths['/auth/login'].post.parameters.some((p: { name: string }) => p.name === 'x-auth-mode'), 'the mode header is documented')
   t.equal((await app.inject('/docs/')).statusCode, 200, 'and browsable')

@@ -1,0 +1,187 @@
+// npm run bench: starts the service as production runs it (DATABASE_URL and
+// REDIS_URL when set, embedded defaults otherwise; rate limits off, logs at
+// warn), drives it with autocannon and prints the six figures of the
+// performance issue. Baselines run in the same run, interleaved with the
+// measured case; medians are reported. Results go to bench/results/.
+import autocannon from 'autocannon'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { openPGlite, openPostgres, type Database } from '../src/db/database.ts'
+import { freePort, waitFor, postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ROUND_SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const CONNECTIONS = 50
+const SECRET = 'bench-secret-' + randomUUID() + randomUUID()
+const USER = { username: 'bench_user', password: 'a benchmark passphrase' }
+
+interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> }
+
+async function startService (env: Record<string, string>): Promise<Service> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, ['src/server.ts'], {
+    env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(async () => { const r = await fetch(`${base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  return {
+    base,
+    proc,
+    stop: () => new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
+  }
+}
+
+function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, res) => err ? reject(err) : resolve(res))
+  })
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+
+async function post (base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header', ...headers }, body: JSON.stringify(body) })
+  return { status: r.status, body: r.status === 204 ? null : await r.json() }
+}
+
+async function login (base: string) {
+  const r = await post(base, '/auth/login', USER)
+  if (r.status !== 200) throw new Error(`login failed: ${JSON.stringify(r.body)}`)
+  return r.body as { access_token: string, refresh_token: string }
+}
+
+/** The measured route against the constant route of the same server, in alternating rounds. */
+async function versusBaseline (base: string, token: string) {
+  const bare: autocannon.Result[] = []
+  const me: autocannon.Result[] = []
+  for (let i = 0; i < ROUNDS; i++) {
+    bare.push(await cannon({ url: `${base}/health/live`, connections: CONNECTIONS, duration: ROUND_SECONDS }))
+    me.push(await cannon({ url: `${base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${token}` } }))
+  }
+  if (me.some((r) => r.non2xx > 0)) throw new Error('GET /auth/me answered non-2xx during the run')
+  const pick = (rs: autocannon.Result[]) => ({ rps: median(rs.map((r) => r.requests.average)), p50: median(rs.map((r) => r.latency.p50)), p99: median(rs.map((r) => r.latency.p99)) })
+  const b = pick(bare)
+  const m = pick(me)
+  return { bare: b, me: m, ratio: m.rps / b.rps }
+}
+
+async function seedRevokedSessions (db: Database, n: number) {
+  await db.migrate()
+  const userId = randomUUID()
+  await db.prisma.user.create({ data: { id: userId, username: 'revoked_holder', usernameKey: `revoked_holder_${userId.slice(0, 8)}`, passwordHash: 'x' } })
+  const now = new Date()
+  for (let i = 0; i < n; i += 1000) {
+    await db.prisma.session.createMany({
+      data: Array.from({ length: Math.min(1000, n - i) }, () => ({ id: randomUUID(), userId, expiresAt: new Date(Date.now() + 86_400_000), revokedAt: now, revokedReason: 'bench' }))
+    })
+  }
+}
+
+const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, roundSeconds: ROUND_SECONDS, connections: CONNECTIONS }
+const dataDir = mkdtempSync(join(tmpdir(), 'auth-bench-'))
+const backendEnv: Record<string, string> = { DATA_DIR: dataDir }
+if (process.env.DATABASE_URL) backendEnv.DATABASE_URL = process.env.DATABASE_URL
+if (process.env.REDIS_URL) backendEnv.REDIS_URL = process.env.REDIS_URL
+results.backends = { database: backendEnv.DATABASE_URL ? 'postgresql' : 'pglite', revocations: backendEnv.REDIS_URL ? 'redis' : 'in-process' }
+
+// --- Phase A: hot path and login storm ---------------------------------------
+console.error('phase A: /auth/me vs a constant route; login storm')
+let svc = await startService(backendEnv)
+await post(svc.base, '/auth/register', USER)
+let token = (await login(svc.base)).access_token
+results.hotPath = await versusBaseline(svc.base, token)
+
+const steady = { url: `${svc.base}/auth/me`, connections: 10, overallRate: 1000, duration: 8, headers: { authorization: `Bearer ${token}` } }
+const idle = await cannon(steady)
+const [during, storm] = await Promise.all([
+  cannon(steady),
+  cannon({ url: `${svc.base}/auth/login`, method: 'POST', connections: 8, duration: 8, headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify(USER) })
+])
+results.loginStorm = { idleP99: idle.latency.p99, stormP99: during.latency.p99, ratio: during.latency.p99 / Math.max(idle.latency.p99, 1), loginsPerSecond: storm.requests.average, loginErrors: storm.non2xx }
+await svc.stop()
+
+// --- Phase B: 10,000 revoked sessions in the mirror ---------------------------
+console.error('phase B: the same with 10,000 revoked sessions')
+const seedDb = backendEnv.DATABASE_URL ? await openPostgres(backendEnv.DATABASE_URL) : await openPGlite(dataDir)
+await seedRevokedSessions(seedDb, 10_000)
+await seedDb.close()
+svc = await startService(backendEnv)
+token = (await login(svc.base)).access_token
+results.hotPathWith10kRevoked = await versusBaseline(svc.base, token)
+results.rssMb = rssMb(svc.proc.pid!)
+await svc.stop()
+
+// --- Phase C: two instances on PostgreSQL + Redis -----------------------------
+console.error('phase C: refresh at a fixed rate; revocation propagation between two instances')
+let pgUrl = process.env.DATABASE_URL
+let redisUrl = process.env.REDIS_URL
+const cleanups: Array<() => Promise<void>> = []
+if (!pgUrl) { const pg = await postgresForSuite(); pgUrl = pg.url; cleanups.push(pg.drop, stopSharedPostgres) }
+if (!redisUrl) { const r = await startOwnRedis(); redisUrl = r.url; cleanups.push(r.stop) }
+// Sessions are made by logging in: a low bcrypt cost keeps set-up short (not what is measured here).
+const shared = { DATABASE_URL: pgUrl, REDIS_URL: redisUrl, BCRYPT_COST: '4', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-c-')) }
+const [one, two] = [await startService(shared), await startService(shared)]
+await post(one.base, '/auth/register', USER)
+
+const pool: string[] = []
+for (let i = 0; i < 20; i++) pool.push((await login(one.base)).refresh_token)
+const refresh = await cannon({
+  url: one.base,
+  connections: 20,
+  overallRate: 500,
+  duration: 10,
+  requests: [{
+    method: 'POST',
+    path: '/auth/refresh',
+    setupRequest: (req: any, context: any) => {
+      context.token ??= pool.pop()
+      return { ...req, headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ refresh_token: context.token }) }
+    },
+    onResponse: (status: number, body: string, context: any) => { if (status === 200) context.token = JSON.parse(body).refresh_token }
+  }] as any
+})
+results.refresh = { rps: refresh.requests.average, p50: refresh.latency.p50, p99: refresh.latency.p99, non2xx: refresh.non2xx }
+
+const agent = new Agent({ connections: 1, pipelining: 1 })
+const delays: number[] = []
+for (let i = 0; i < 200; i++) {
+  const { access_token: at } = await login(one.base)
+  const headers = { authorization: `Bearer ${at}` }
+  while ((await request(`${two.base}/auth/me`, { headers, dispatcher: agent }).then(async (r) => { await r.body.dump(); return r.statusCode })) !== 200) { /* until instance two accepts it */ }
+  const t0 = performance.now()
+  await post(one.base, '/auth/logout', {}, headers)
+  for (;;) {
+    const status = await request(`${two.base}/auth/me`, { headers, dispatcher: agent }).then(async (r) => { await r.body.dump(); return r.statusCode })
+    if (status === 401) break
+  }
+  delays.push(performance.now() - t0)
+}
+await agent.close()
+delays.sort((a, b) => a - b)
+results.propagation = { tries: delays.length, p50: delays[Math.floor(delays.length * 0.5)], p99: delays[Math.floor(delays.length * 0.99)], max: delays[delays.length - 1] }
+await one.stop()
+await two.stop()
+for (const c of cleanups) await c()
+
+// --- Report --------------------------------------------------------------------
+const r = results as any
+const rows: Array<[string, string, string, boolean]> = [
+  ['1. GET /auth/me vs constant route (rps ratio)', `${r.hotPath.me.rps.toFixed(0)} vs ${r.hotPath.bare.rps.toFixed(0)} req/s = ${r.hotPath.ratio.toFixed(3)} (p50 ${r.hotPath.me.p50}/${r.hotPath.bare.p50} ms, p99 ${r.hotPath.me.p99}/${r.hotPath.bare.p99} ms)`, '>= 0.85', r.hotPath.ratio >= 0.85],
+  ['2. Same, 10,000 revoked sessions in the mirror', `${r.hotPathWith10kRevoked.me.rps.toFixed(0)} vs ${r.hotPathWith10kRevoked.bare.rps.toFixed(0)} req/s = ${r.hotPathWith10kRevoked.ratio.toFixed(3)}`, '>= 0.85', r.hotPathWith10kRevoked.ratio >= 0.85],
+  ['3. /auth/me p99 at 1,000 req/s: idle vs login storm', `${r.loginStorm.idleP99} ms vs ${r.loginStorm.stormP99} ms (${r.loginStorm.loginsPerSecond.toFixed(1)} logins/s)`, '< 2x idle', r.loginStorm.stormP99 < 2 * Math.max(r.loginStorm.idleP99, 1)],
+  ['4. POST /auth/refresh p99 at 500/s (PostgreSQL + Redis)', `${r.refresh.p99} ms (p50 ${r.refresh.p50} ms, ${r.refresh.rps.toFixed(0)} req/s, ${r.refresh.non2xx} non-2xx)`, '< 15 ms', r.refresh.p99 < 15 && r.refresh.non2xx === 0],
+  ['5. Revocation propagation to another instance p99', `${r.propagation.p99.toFixed(1)} ms (p50 ${r.propagation.p50.toFixed(1)}, max ${r.propagation.max.toFixed(1)}, ${r.propagation.tries} tries)`, '< 50 ms', r.propagation.p99 < 50],
+  ['6. RSS at the end of the run', `${r.rssMb.toFixed(1)} MB`, '< 150 MB', r.rssMb < 150]
+]
+console.log(`\nauth-service benchmark, ${r.date}, node ${r.node}, ${r.backends.database} + ${r.backends.revocations} (phases A, B); PostgreSQL + Redis (phase C)\n`)
+for (const [name, value, target, ok] of rows) console.log(`${ok ? 'PASS' : 'MISS'}  ${name.padEnd(52)} ${value}   target ${target}`)
+results.summary = rows.map(([name, value, target, ok]) => ({ name, value, target, ok }))
+const file = join('bench', 'results', `${r.date.replace(/[:.]/g, '-')}.json`)
+writeFileSync(file, JSON.stringify(results, null, 2))
+console.log(`\nwritten to ${file}`)
