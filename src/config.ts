@@ -30,6 +30,7 @@ export interface Config {
   migrateOnStart: boolean
   logLevel: string
   bodyLimit: number
+  requestTimeout: number
 }
 
 export class ConfigError extends Error {}
@@ -109,7 +110,8 @@ export function loadConfig (env: Env = process.env): Config {
     hashWorkers: int(env, 'HASH_WORKERS', 0, 0, 64),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     logLevel: env.LOG_LEVEL ?? 'info',
-    bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576)
+    bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576),
+    requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)

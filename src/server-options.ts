@@ -1,8 +1,9 @@
 // Fastify's server options from the configuration: shared by server.ts and the tests.
-import type { FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyHttpOptions, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
-export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyServerOptions {
+export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyHttpOptions<Server> {
   return {
     logger: {
       level: config.logLevel,
@@ -18,8 +19,14 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
     // Bounded header and connection times: slow clients cannot hold sockets.
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    requestTimeout: config.requestTimeout * 1000,
+    // Node checks these deadlines every connectionsCheckingInterval (30 s by
+    // default); a shorter interval makes a slow client's deadline real.
+    http: {
+      headersTimeout: Math.min(config.requestTimeout * 1000, 10_000),
+      connectionsCheckingInterval: Math.min(config.requestTimeout * 500, 2000)
+    },
+    connectionTimeout: config.requestTimeout * 2000,
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -60,3 +60,24 @@ t.test('production refuses to start on generated secrets', async (t) => {
   t.equal(code, 1)
   t.match(s.output(), /configuration error: NODE_ENV=production needs JWT_PRIVATE_KEY/)
 })
+
+t.test('a slow client cannot hold a connection open (slowloris)', async (t) => {
+  const s = await start({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-slow-')), REQUEST_TIMEOUT: '1' })
+  t.teardown(() => { s.proc.kill('SIGKILL') })
+  await waitFor(async () => { const r = await fetch(`${s.base}/health/live`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  const { connect } = await import('node:net')
+  const port = Number(new URL(s.base).port)
+  const sock = connect(port, '127.0.0.1')
+  let answer = ''
+  sock.on('data', (d) => { answer += d })
+  await new Promise((resolve) => sock.once('connect', resolve))
+  sock.write('GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+  const drip = setInterval(() => sock.write('a'), 200) // never finishes its headers
+  const closedAfter = await new Promise<number>((resolve) => {
+    const started = Date.now()
+    sock.once('close', () => resolve(Date.now() - started))
+  })
+  clearInterval(drip)
+  t.ok(closedAfter < 5000, `the server ended the connection after ${closedAfter} ms`)
+  t.match(answer, /^HTTP\/1\.1 408/, 'with 408 Request Timeout')
+})

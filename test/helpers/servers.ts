@@ -9,7 +9,10 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import t from 'tap'
+
+// Inside a tap run, servers started here stop with the test process; the
+// benchmark uses the same helpers without tap and stops them itself.
+const t = process.env.TAP === '1' ? (await import('tap')).default : undefined
 
 const PG_BIN = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'postgres')))
 
@@ -69,7 +72,7 @@ export async function startOwnRedis (): Promise<RedisServer> {
     }
   }
   await handle.start()
-  t.teardown(() => handle.stop())
+  t?.teardown(() => handle.stop())
   return handle
 }
 
@@ -146,7 +149,7 @@ export async function postgresForSuite (): Promise<PostgresServer & { drop: () =
       ? Promise.resolve({ adminUrl: url, stop: async () => {}, start: async () => {} })
       : startOwnPostgres().then(async (s) => {
         await s.start()
-        t.teardown(() => s.stop())
+        t?.teardown(() => s.stop())
         return s
       })
   }
