@@ -5,17 +5,8 @@ import t from 'tap'
 import pg from 'pg'
 import { generateKeyPairSync } from 'node:crypto'
 import { buildApp } from '../helpers/app.ts'
-import { postgresForSuite, startOwnRedis } from '../helpers/servers.ts'
+import { postgresForSuite, startOwnRedis, eventually } from '../helpers/servers.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
-
-const soon = async (check: () => Promise<boolean>, ms = 2000) => {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  return false
-}
 
 t.test('three instances', async (t) => {
   const db = await postgresForSuite()
@@ -51,7 +42,7 @@ t.test('three instances', async (t) => {
   onC.refreshToken = stolen
   t.equal((await onC.refresh()).json().code, 'REFRESH_TOKEN_REUSED')
   for (const inst of [a, b, c]) {
-    t.ok(await soon(async () => (await inst.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${fresh}` } })).statusCode === 401), 'the reuse ends the session on every instance')
+    t.ok(await eventually(async () => (await inst.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${fresh}` } })).statusCode === 401, 2000, 5), 'the reuse ends the session on every instance')
   }
 
   // Logout on C is seen on A and B at once.
@@ -60,6 +51,6 @@ t.test('three instances', async (t) => {
   const token = { authorization: `Bearer ${user.accessToken}` }
   t.equal((await c.app.inject({ method: 'POST', url: '/auth/logout', headers: { 'x-auth-mode': 'header', ...token }, payload: {} })).statusCode, 204)
   for (const inst of [a, b]) {
-    t.ok(await soon(async () => (await inst.app.inject({ url: '/auth/me', headers: token })).json().code === 'TOKEN_REVOKED'), 'a logout on one instance is seen on the others')
+    t.ok(await eventually(async () => (await inst.app.inject({ url: '/auth/me', headers: token })).json().code === 'TOKEN_REVOKED', 2000, 5), 'a logout on one instance is seen on the others')
   }
 })

@@ -38,6 +38,16 @@ export async function waitFor (check: () => Promise<unknown>, ms = 15_000, what 
   throw new Error(`${what} did not come up in ${ms} ms: ${String(last)}`)
 }
 
+/** Polls `check` until it is true or `ms` pass; says which. */
+export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000, everyMs = 10): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+  return false
+}
+
 export interface RedisServer {
   url: string
   /** Prefix for keys and channels, unique to this server handle. */

@@ -2,17 +2,8 @@
 // without a restart, and never lose a revocation.
 import t from 'tap'
 import { buildApp } from '../helpers/app.ts'
-import { startOwnRedis, startOwnPostgres } from '../helpers/servers.ts'
+import { startOwnRedis, startOwnPostgres, eventually } from '../helpers/servers.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
-
-const eventually = async (check: () => Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return false
-}
 
 t.test('Redis outage', async (t) => {
   const redis = await startOwnRedis()

@@ -3,15 +3,10 @@
 import t from 'tap'
 import { createRevocationList, createMemoryBackend, type RevocationEntry } from '../../src/services/revocation-list.ts'
 import { createRedisBackend } from '../../src/services/redis-revocations.ts'
-import { redisForSuite, startOwnRedis } from '../helpers/servers.ts'
+import { redisForSuite, startOwnRedis, eventually } from '../helpers/servers.ts'
 
 const claims = (sid: string, sub = 'u1', iat = Math.floor(Date.now() / 1000)) => ({ sid, sub, iat })
 const soon = () => Date.now() + 60_000
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms
-  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10))
-  return cond()
-}
 
 async function mirror (t: { teardown: (fn: () => unknown) => void }, kind: 'memory' | 'redis', durable: RevocationEntry[] = [], redis?: { url: string, prefix: string }) {
   const backend = kind === 'memory' ? createMemoryBackend() : createRedisBackend(redis!.url, redis!.prefix)
@@ -70,21 +65,21 @@ t.test('redis: several instances, outage, recovery', async (t) => {
 
   t.test('a revocation on one instance reaches the other', async (t) => {
     await a.revokeSession('shared-1', soon())
-    t.ok(await until(() => b.isRevoked(claims('shared-1'))), 'instance b refuses it')
+    t.ok(await eventually(() => b.isRevoked(claims('shared-1'))), 'instance b refuses it')
   })
 
   t.test('fails closed while Redis is down, recovers by itself, and Redis coming back empty loses nothing', async (t) => {
     await a.revokeSession('before-outage', soon())
     durable.push({ kind: 'session', id: 'before-outage', until: soon() })
     await redis.stop()
-    t.ok(await until(() => !b.trusted), 'the mirror stops trusting itself')
+    t.ok(await eventually(() => !b.trusted), 'the mirror stops trusting itself')
     t.throws(() => b.isRevoked(claims('anything')), { code: 'SERVICE_UNAVAILABLE' }, 'and refuses to answer')
     await t.rejects(a.revokeSession('during', soon()), { code: 'SERVICE_UNAVAILABLE' })
     await redis.start() // empty: no persistence
-    t.ok(await until(() => a.trusted && b.trusted, 10_000), 'both recover without a restart')
+    t.ok(await eventually(() => a.trusted && b.trusted, 10_000), 'both recover without a restart')
     t.ok(b.isRevoked(claims('before-outage')), 'a revocation made before the outage still holds')
     t.ok(b.isRevoked(claims('shared-1')), 'entries already in memory are kept')
     await b.revokeSession('after', soon())
-    t.ok(await until(() => a.isRevoked(claims('after'))), 'and propagation works again')
+    t.ok(await eventually(() => a.isRevoked(claims('after'))), 'and propagation works again')
   })
 })
