@@ -15,7 +15,7 @@ import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
-import { loadSigningKey, loadHmacSecret } from './services/keys.ts'
+import { loadSigningKey } from './services/keys.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
 import authRoutes from './routes/auth/index.ts'
@@ -110,4 +110,3 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 }
 
 export default fp(app, { name: 'auth-service' })
-export { loadHmacSecret }

@@ -19,7 +19,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
   const refreshTokens = createRefreshTokens({
     prisma: app.prisma,
     revocations: app.revocations,
-    hmacKey: loadHmacSecret(config, opts.key),
+    hmacKey: loadHmacSecret(opts.key),
     refreshTtl: config.refreshTokenTtl,
     sessionMaxLifetime: config.sessionMaxLifetime,
     reuseGrace: config.refreshReuseGrace,

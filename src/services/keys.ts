@@ -57,8 +57,8 @@ export function loadSigningKey (config: { jwtPrivateKey?: string, jwtSecret?: st
   return fromPrivateKey(readFileSync(file, 'utf8'), true)
 }
 
-/** A secondary secret for HMACs (CSRF tokens, refresh-token derivation), kept beside the keys. */
-export function loadHmacSecret (config: { jwtPrivateKey?: string, jwtSecret?: string, dataDir: string }, signing: SigningKey): Buffer {
+/** A secret for HMACs (CSRF tokens, refresh-token derivation), derived from the signing key. */
+export function loadHmacSecret (signing: SigningKey): Buffer {
   const material = typeof signing.secret === 'string' ? signing.secret : signing.secret.private
   return createHash('sha256').update('auth-service hmac v1\0').update(material).digest()
 }
