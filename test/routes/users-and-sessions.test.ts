@@ -145,5 +145,8 @@ t.test('the OpenAPI document lists every route of API.md', async (t) => {
   }
   t.ok(doc.paths['/auth/refresh'].post.parameters.some((p: { name: string }) => p.name === 'x-csrf-token'), 'the CSRF header is documented')
   t.ok(doc.paths['/auth/login'].post.parameters.some((p: { name: string }) => p.name === 'x-auth-mode'), 'the mode header is documented')
+  t.match(doc.paths['/auth/login'].post.description, /refresh_token.*HttpOnly.*csrf_token/, 'the cookies are described')
+  t.match(doc.paths['/auth/refresh'].post.description, /REFRESH_TOKEN_REUSED.*CSRF_INVALID/, 'and the error codes')
+  t.match(doc.paths['/auth/me'].get.description, /TOKEN_REVOKED/)
   t.equal((await app.inject('/docs/')).statusCode, 200, 'and browsable')
 })

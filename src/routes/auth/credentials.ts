@@ -1,7 +1,7 @@
 // POST /auth/register and POST /auth/login.
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
-import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, TokenResponseSchema, UserSchema, errors } from './schemas.ts'
+import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, TokenResponseSchema, UserSchema, docs, errors } from './schemas.ts'
 import { sendTokens, authMode } from './token-response.ts'
 
 interface Credentials { username: string, password: string }
@@ -11,6 +11,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     preHandler: app.limits.register,
     schema: {
       summary: 'Create an account (role "user")',
+      description: 'Errors: 400 VALIDATION, 400 PASSWORD_TOO_COMMON, 409 USERNAME_TAKEN (case-insensitive), 429 TOO_MANY_REQUESTS.',
       tags: ['auth'],
       body: CredentialsSchema,
       response: { 201: UserSchema, ...errors(400, 409, 429) }
@@ -26,6 +27,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     preHandler: app.limits.login,
     schema: {
       summary: 'Log in; cookie mode sets the refresh cookie, header mode returns the refresh token',
+      description: `${docs.cookies} Errors: 400 VALIDATION, 401 INVALID_CREDENTIALS (same for an unknown user), 429 TOO_MANY_REQUESTS with Retry-After, 503 SERVICE_UNAVAILABLE.`,
       tags: ['auth'],
       headers: AuthModeHeaders,
       body: LoginCredentialsSchema,

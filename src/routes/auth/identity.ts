@@ -1,12 +1,12 @@
 // GET /auth/me, /auth/protected and /auth/admin: the hot path. They answer from
 // the verified token's claims and the in-memory revocation mirror alone.
 import type { FastifyInstance } from 'fastify'
-import { UserSchema, errors } from './schemas.ts'
+import { UserSchema, docs, errors } from './schemas.ts'
 
 const MessageSchema = { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] } as const
 
 export default async function identityRoutes (app: FastifyInstance) {
-  const guarded = { tags: ['auth'], security: [{ bearer: [] }] }
+  const guarded = { tags: ['auth'], security: [{ bearer: [] }], description: docs.bearer }
 
   app.get('/me', {
     onRequest: app.authenticate,

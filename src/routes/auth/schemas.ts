@@ -68,3 +68,10 @@ export const AuthModeHeaders = {
 } as const
 
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]))
+
+/** Route descriptions for the OpenAPI document: cookies and the stable error codes. */
+export const docs = {
+  cookies: 'Cookie mode (default, X-Auth-Mode: cookie) sets `refresh_token` (HttpOnly; Path=/auth; SameSite=Strict by default; Secure; Max-Age = refresh lifetime) and `csrf_token` (readable by scripts; Path=/); the refresh token is never in the body. Header mode (X-Auth-Mode: header) sets no cookie and returns `refresh_token` and `refresh_expires_in` in the body.',
+  csrf: 'Cookie mode: send the `refresh_token` cookie and the header X-CSRF-Token equal to the `csrf_token` cookie, else 403 CSRF_INVALID and nothing changes. Header mode: send `{ "refresh_token": "…" }` in the body.',
+  bearer: 'Authorization: Bearer <access_token>. 401 codes: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED (with WWW-Authenticate); 503 SERVICE_UNAVAILABLE while revocations cannot be checked.'
+}

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../config.ts'
 import { CsrfInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
-import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, errors } from './schemas.ts'
+import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, clearCookies, sendTokens, CSRF_COOKIE } from './token-response.ts'
 
 interface RefreshBody { refresh_token?: string }
@@ -31,6 +31,7 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
     preHandler: app.limits.refresh,
     schema: {
       summary: 'Rotate the refresh token and get a new access token',
+      description: `${docs.csrf} ${docs.cookies} Errors: 401 INVALID_REFRESH_TOKEN, 401 REFRESH_TOKEN_REUSED (the session is revoked), 403 CSRF_INVALID, 429, 503.`,
       tags: ['auth'],
       headers,
       body: RefreshBodySchema,
@@ -57,6 +58,7 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
   app.post<{ Body: RefreshBody | null }>('/logout', {
     schema: {
       summary: 'End this session: its refresh token and every access token of it stop working',
+      description: `Takes the access token and/or the refresh credential. ${docs.csrf} Cookie mode clears both cookies (Max-Age=0). Always 204: never says whether a token existed.`,
       tags: ['auth'],
       headers,
       body: RefreshBodySchema,
@@ -88,6 +90,7 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
     onRequest: app.authenticate,
     schema: {
       summary: 'End every session and every access token of the user',
+      description: docs.bearer,
       tags: ['auth'],
       security: [{ bearer: [] }],
       response: { 204: { type: 'null' }, ...errors(401, 503) }
