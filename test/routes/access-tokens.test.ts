@@ -10,7 +10,7 @@ import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
 
 t.test('access tokens', async (t) => {
-  const { app, config } = await buildApp(t, { backend: 'embedded', env: { ACCESS_TOKEN_TTL: '1' } })
+  const { app, config } = await buildApp(t, { backend: 'embedded', env: { ACCESS_TOKEN_TTL: '2' } })
   const c = new Client(app, 'header')
   const name = uniqueName('Tok')
   await c.register(name, GOOD_PASSWORD)
@@ -31,7 +31,7 @@ t.test('access tokens', async (t) => {
     t.equal(header.alg, 'ES256')
     t.type(header.kid, 'string')
     t.same(Object.keys(claims).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'preferred_username', 'roles', 'sid', 'sub'])
-    t.equal(claims.exp - claims.iat, 1)
+    t.equal(claims.exp - claims.iat, 2)
     t.equal(claims.iss, config.jwtIssuer)
     const jwks = (await app.inject('/.well-known/jwks.json')).json()
     t.equal(jwks.keys.length, 1)
@@ -52,25 +52,30 @@ t.test('access tokens', async (t) => {
   })
 
   t.test('forged tokens', async (t) => {
+    // Fresh times: each case must fail for what it names, not for expiry (this suite's TTL is 2 s).
+    const now = Math.floor(Date.now() / 1000)
+    const fresh = { ...claims, iat: now, exp: now + 600 }
+    const pf = b64(fresh)
     const forged: Record<string, string> = {
-      'alg none': `${b64({ alg: 'none', typ: 'at+jwt' })}.${p}.`,
-      'tampered claims': `${h}.${b64({ ...claims, roles: ['admin'] })}.${s}`,
-      'wrong typ': `${b64({ ...header, typ: 'JWT' })}.${p}.${s}`,
+      'alg none': `${b64({ alg: 'none', typ: 'at+jwt' })}.${pf}.`,
+      'tampered claims': `${h}.${b64({ ...fresh, roles: ['admin'] })}.${s}`,
+      'wrong typ': `${b64({ ...header, typ: 'JWT' })}.${pf}.${s}`,
       // Algorithm confusion: HMAC keyed with the published public key.
       'HS256 keyed with the public key': (() => {
         const hh = b64({ alg: 'HS256', typ: 'at+jwt', kid: header.kid })
-        return `${hh}.${p}.${createHmac('sha256', publicPem).update(`${hh}.${p}`).digest('base64url')}`
+        return `${hh}.${pf}.${createHmac('sha256', publicPem).update(`${hh}.${pf}`).digest('base64url')}`
       })(),
       'foreign key': (() => {
         const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        const input = `${h}.${p}`
+        const input = `${h}.${pf}`
         const sig = createSign('SHA256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')
         return `${input}.${sig}`
       })(),
-      'foreign issuer, same key': ownKey({ ...claims, iss: 'evil' }),
-      'foreign audience, same key': ownKey({ ...claims, aud: 'other-api' }),
-      'no sid, same key': ownKey({ ...claims, sid: undefined })
+      'foreign issuer, same key': ownKey({ ...fresh, iss: 'evil' }),
+      'foreign audience, same key': ownKey({ ...fresh, aud: 'other-api' }),
+      'no sid, same key': ownKey({ ...fresh, sid: undefined })
     }
+    t.equal((await call(`Bearer ${ownKey(fresh)}`)).statusCode, 200, 'control: our key, issuer and audience are accepted')
     for (const [what, jwt] of Object.entries(forged)) {
       const res = await call(`Bearer ${jwt}`)
       t.equal(res.statusCode, 401, what)
@@ -81,9 +86,12 @@ t.test('access tokens', async (t) => {
   })
 
   t.test('expiry', async (t) => {
-    t.equal((await call(`Bearer ${token}`)).statusCode, 200)
-    await new Promise((resolve) => setTimeout(resolve, 2100))
-    const res = await call(`Bearer ${token}`)
+    const e = new Client(app, 'header')
+    await e.login(name, GOOD_PASSWORD)
+    const short = e.accessToken!
+    t.equal((await call(`Bearer ${short}`)).statusCode, 200)
+    await new Promise((resolve) => setTimeout(resolve, 3100))
+    const res = await call(`Bearer ${short}`)
     t.equal(res.statusCode, 401, 'the verification cache never outlives exp')
     t.equal(res.json().code, 'TOKEN_EXPIRED')
     t.match(res.headers['www-authenticate'], /error="invalid_token"/)
