@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import { LastAdminError, NotFoundError, ValidationError } from '../errors.ts'
 import { userWithRoles, toAccountUser, type AccountUser } from './accounts.ts'
 import type { UserRevocation } from './user-revocation.ts'
+import { isId } from './ids.ts'
 
 export const ROLES = ['admin', 'user'] as const
 export const PAGE_MAX = 100
@@ -11,7 +12,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
   const { prisma, userRevocation } = deps
 
   async function get (id: string): Promise<AccountUser> {
-    const user = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.user.findUnique({ where: { id }, include: userWithRoles }) : null
+    const user = isId(id) ? await prisma.user.findUnique({ where: { id }, include: userWithRoles }) : null
     if (user === null) throw new NotFoundError('No such user')
     return toAccountUser(user)
   }
@@ -38,7 +39,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
       let after: string | undefined
       if (cursor !== undefined && cursor !== '') {
         after = Buffer.from(cursor, 'base64url').toString()
-        if (!/^[0-9a-f-]{36}$/i.test(after)) throw new ValidationError('cursor is not one this service gave out')
+        if (!isId(after)) throw new ValidationError('cursor is not one this service gave out')
       }
       const rows = await prisma.user.findMany({
         where: after !== undefined ? { id: { gt: after } } : {},

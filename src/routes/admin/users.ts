@@ -1,12 +1,13 @@
 // /admin/users: list, change roles, end sessions, disable. Admins only.
 import type { FastifyInstance } from 'fastify'
-import { errors } from '../auth/schemas.ts'
+import { UserSchema, errors } from '../auth/schemas.ts'
 import { ROLES, PAGE_MAX } from '../../services/user-admin.ts'
 
+// A user as /auth/me shows it, plus what only an admin sees.
 const AdminUserSchema = {
-  type: 'object',
-  properties: { id: { type: 'string' }, username: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, disabled: { type: 'boolean' } },
-  required: ['id', 'username', 'roles', 'disabled']
+  ...UserSchema,
+  properties: { ...UserSchema.properties, disabled: { type: 'boolean' } },
+  required: [...UserSchema.required, 'disabled']
 } as const
 const IdParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
 

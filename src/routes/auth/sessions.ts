@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { NotFoundError } from '../../errors.ts'
 import { errors } from './schemas.ts'
+import { isId } from '../../services/ids.ts'
 
 const SessionSchema = {
   type: 'object',
@@ -39,7 +40,7 @@ export default async function sessionListRoutes (app: FastifyInstance) {
   }, async function endSession (request, reply) {
     const { id } = request.params
     // Another user's session answers exactly as a made-up id does.
-    const session = /^[0-9a-f-]{36}$/i.test(id)
+    const session = isId(id)
       ? await app.prisma.session.findFirst({ where: { id, userId: request.auth!.sub, revokedAt: null }, select: { id: true } })
       : null
     if (session === null) throw new NotFoundError('No such session')
