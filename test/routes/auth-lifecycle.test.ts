@@ -92,6 +92,17 @@ for (const backend of backends) {
       t.match(csrf.value, /^[A-Za-z0-9_-]{43}$/)
     })
 
+    t.test('cookies are Secure by default (COOKIE_SECURE unset)', async (t) => {
+      const secure = await buildApp(t, { backend: 'embedded', env: { COOKIE_SECURE: '' } })
+      const c = new Client(secure.app, 'cookie')
+      const name = uniqueName('Secure')
+      await c.register(name, GOOD_PASSWORD)
+      const res = await c.login(name, GOOD_PASSWORD)
+      const byName = Object.fromEntries(parseSetCookies(res).map((x) => [x.name, x.attrs]))
+      t.same(byName[config.refreshCookieName], { 'max-age': String(config.refreshTokenTtl), path: '/auth', httponly: true, secure: true, samesite: 'Strict' })
+      t.same(byName.csrf_token, { 'max-age': String(config.refreshTokenTtl), path: '/', secure: true, samesite: 'Strict' })
+    })
+
     t.test('logout-all ends every session and every access token of the user', async (t) => {
       const name = uniqueName('All')
       const a = new Client(app, 'cookie')
