@@ -1,0 +1,105 @@
+// A mobile-style client from a terminal: the client library in header mode,
+// with the refresh token in a file only its owner can read (the stand-in for a
+// phone's Keychain/Keystore). Each command is a fresh process, like an app
+// launched again: the access token is never written down, only the refresh
+// token, and it is rotated on every start.
+//
+//   npm run example:mobile -- login alice        (password from AUTH_PASSWORD or a prompt)
+//   npm run example:mobile -- me | sessions | end-session <id> | logout | logout-all
+//   npm run example:mobile -- register alice
+// Environment: AUTH_URL (default http://127.0.0.1:3000),
+//              AUTH_TOKEN_FILE (default ~/.auth-example/refresh-token)
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { AuthError, createAuthClient, type SignedOutReason } from '../../client/index.ts'
+import { fileStorage } from './file-storage.ts'
+
+const baseUrl = process.env.AUTH_URL ?? 'http://127.0.0.1:3000'
+const tokenFile = process.env.AUTH_TOKEN_FILE ?? join(homedir(), '.auth-example', 'refresh-token')
+
+async function password (): Promise<string> {
+  if (process.env.AUTH_PASSWORD !== undefined) return process.env.AUTH_PASSWORD
+  const stdin = process.stdin
+  process.stdout.write('Password: ')
+  if (stdin.isTTY) stdin.setRawMode(true) // no echo
+  stdin.setEncoding('utf8')
+  let typed = ''
+  for await (const chunk of stdin) {
+    for (const ch of chunk as string) {
+      if (ch === '\u0003') process.exit(130) // Ctrl-C
+      if (ch === '\r' || ch === '\n') {
+        if (stdin.isTTY) stdin.setRawMode(false)
+        stdin.pause()
+        process.stdout.write('\n')
+        return typed
+      }
+      typed = ch === '\u007f' ? typed.slice(0, -1) : typed + ch
+    }
+  }
+  return typed
+}
+
+const [command, arg] = process.argv.slice(2)
+const usage = 'usage: example:mobile -- register <username> | login <username> | me | sessions | end-session <id> | logout | logout-all'
+
+const auth = createAuthClient({ baseUrl, mode: 'header', storage: fileStorage(tokenFile) })
+let signedOut: SignedOutReason | undefined
+auth.on('signedOut', ({ reason }) => { signedOut = reason })
+
+async function run (): Promise<void> {
+  switch (command) {
+    case 'register': {
+      if (arg === undefined) throw new Error(usage)
+      const user = await auth.register(arg, await password())
+      console.log(`registered ${user.username} (${user.id})`)
+      return
+    }
+    case 'login': {
+      if (arg === undefined) throw new Error(usage)
+      const user = await auth.login(arg, await password())
+      console.log(`signed in as ${user.username}; refresh token kept in ${tokenFile} (mode 600)`)
+      return
+    }
+    case 'me': {
+      const user = await auth.me()
+      console.log(`${user.username} (${user.id}) roles: ${user.roles.join(', ')}`)
+      return
+    }
+    case 'sessions': {
+      for (const s of await auth.sessions()) {
+        console.log(`${s.current ? '*' : ' '} ${s.id}  started ${s.createdAt}  last used ${s.lastUsedAt}  ${s.userAgent ?? ''}`)
+      }
+      return
+    }
+    case 'end-session': {
+      if (arg === undefined) throw new Error(usage)
+      await auth.endSession(arg)
+      console.log(`session ${arg} ended`)
+      return
+    }
+    case 'logout':
+      await auth.logout()
+      console.log('signed out')
+      return
+    case 'logout-all':
+      await auth.logoutAll()
+      console.log('signed out of every session')
+      return
+    default:
+      throw new Error(usage)
+  }
+}
+
+try {
+  await run()
+} catch (err) {
+  if (signedOut !== undefined || (err instanceof AuthError && err.code === 'SIGNED_OUT')) {
+    console.error(`signed out${signedOut !== undefined ? ` (${signedOut})` : ''}: sign in again with "login <username>"`)
+    process.exitCode = 2
+  } else {
+    console.error(err instanceof AuthError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`)
+    process.exitCode = 1
+  }
+} finally {
+  auth.close()
+}

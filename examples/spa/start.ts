@@ -1,0 +1,45 @@
+// One command for the SPA example: the service (embedded defaults, CORS open to
+// the SPA's origin only) and the SPA on another port.
+//   npm run example:spa      then open http://127.0.0.1:5173
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { startSpa } from './server.ts'
+
+const host = '127.0.0.1'
+const authPort = Number(process.env.AUTH_PORT ?? 3000)
+const spaPort = Number(process.env.SPA_PORT ?? 5173)
+const authBaseUrl = `http://${host}:${authPort}`
+const spaOrigin = `http://${host}:${spaPort}`
+
+const service = spawn(process.execPath, [fileURLToPath(new URL('../../src/server.ts', import.meta.url))], {
+  env: { ...process.env, PORT: String(authPort), HOST: host, CORS_ORIGINS: spaOrigin, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  stdio: 'inherit'
+})
+service.once('exit', (code) => {
+  console.error(`the service exited (${code})`)
+  process.exit(code ?? 1)
+})
+
+async function ready (): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${authBaseUrl}/health/ready`)).ok) return
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error('the service did not become ready')
+}
+
+await ready()
+const spa = await startSpa({ authBaseUrl, port: spaPort, host })
+console.log(`auth service: ${authBaseUrl} (CORS_ORIGINS=${spaOrigin})`)
+console.log(`SPA example:  ${spa.url}`)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    service.removeAllListeners('exit')
+    service.kill('SIGTERM')
+    await spa.close()
+    process.exit(0)
+  })
+}

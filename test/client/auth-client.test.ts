@@ -1,0 +1,220 @@
+// The client library against the real service (PGlite, in-process store) over
+// real HTTP: single-flight refresh, one signed-out event and no request after
+// it, the retry of a lost refresh answer, tabs sharing one refresh.
+import t from 'tap'
+import { AuthError, createAuthClient, memoryStorage, type AuthClientOptions, type SignedOutReason } from '../../client/index.ts'
+import { buildApp } from '../helpers/app.ts'
+import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A real service on a port, with fetch counted per path (and tampered with on demand). */
+async function service (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {
+  const { app } = await buildApp(t, { backend: 'embedded', env })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address() as { port: number }
+  const baseUrl = `http://127.0.0.1:${address.port}`
+  const calls: string[] = []
+  let tamper: ((path: string, forward: () => Promise<Response>) => Promise<Response>) | undefined
+  const counted: typeof fetch = async (input, init) => {
+    const path = new URL(String(input)).pathname
+    calls.push(`${init?.method ?? 'GET'} ${path}`)
+    const forward = () => fetch(input, init)
+    return tamper !== undefined ? tamper(path, forward) : forward()
+  }
+  const count = (call: string) => calls.filter((c) => c === call).length
+  const client = (opts: Partial<AuthClientOptions> = {}) => {
+    const c = createAuthClient({ baseUrl, mode: 'header', fetch: counted, retryDelays: [50, 100, 200], ...opts })
+    t.teardown(() => c.close())
+    return c
+  }
+  const setTamper = (fn: typeof tamper) => { tamper = fn }
+  return { app, baseUrl, calls, count, client, setTamper }
+}
+
+async function newUser (c: ReturnType<typeof createAuthClient>) {
+  const name = uniqueName('Lib')
+  await c.register(name, GOOD_PASSWORD)
+  await c.login(name, GOOD_PASSWORD)
+  return name
+}
+
+t.test('single flight: many calls needing a refresh make one refresh request', async (t) => {
+  const s = await service(t, {})
+  const stored = memoryStorage()
+  await newUser(s.client({ storage: stored }))
+  // An app start: a stored refresh token, no access token yet, ten calls at once.
+  const launched = s.client({ storage: memoryStorage(await stored.get()) })
+  const users = await Promise.all(Array.from({ length: 10 }, () => launched.me()))
+  t.ok(users.every((u) => u.username === users[0].username && u.username !== undefined), 'every call answered')
+  t.equal(s.count('POST /auth/refresh'), 1, 'ten callers, one refresh')
+})
+
+t.test('the access token is renewed shortly before it expires, without any call', async (t) => {
+  const s = await service(t, { ACCESS_TOKEN_TTL: '1' })
+  const c = s.client()
+  const refreshed: string[] = []
+  c.on('refreshed', (e) => refreshed.push(e.user.username))
+  const name = await newUser(c)
+  await sleep(1100)
+  t.equal(s.count('POST /auth/refresh'), 1, 'renewed once on its own')
+  t.same(refreshed, [name], 'and said so')
+  await c.me()
+  t.equal(s.count('POST /auth/refresh'), 1, 'the next call needs no refresh')
+})
+
+t.test('a 401 TOKEN_EXPIRED in flight: one refresh, each call retried once', async (t) => {
+  const s = await service(t, { ACCESS_TOKEN_TTL: '2' })
+  const c = s.client({ refreshLeeway: 0 })
+  await newUser(c)
+  // The token is fresh when attached but expires on a slow network.
+  let slow = true
+  s.setTamper(async (path, forward) => {
+    if (path === '/auth/me' && slow) await sleep(2100)
+    return forward()
+  })
+  const before = s.count('POST /auth/refresh')
+  const pending = Promise.all(Array.from({ length: 5 }, () => c.authFetch('/auth/me')))
+  await sleep(1000)
+  slow = false
+  const responses = await pending
+  t.same(responses.map((r) => r.status), [200, 200, 200, 200, 200], 'all five end in 200')
+  t.equal(s.count('POST /auth/refresh') - before, 1, 'after one refresh')
+  t.equal(s.count('GET /auth/me'), 10, 'each call sent twice: once expired, once refreshed')
+})
+
+t.test('a revoked session: one signed-out event, then no request at all', async (t) => {
+  const s = await service(t, { REFRESH_REUSE_GRACE: '0' })
+  const storage = memoryStorage()
+  const c = s.client({ storage })
+  const events: SignedOutReason[] = []
+  c.on('signedOut', (e) => events.push(e.reason))
+  await newUser(c)
+  const stolen = await storage.get()
+  // The thief refreshes first; the owner's token is now a spent one.
+  const thief = await fetch(`${s.baseUrl}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ refresh_token: stolen }) })
+  t.equal(thief.status, 200)
+  const owner = await fetch(`${s.baseUrl}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ refresh_token: stolen }) })
+  t.equal((await owner.json()).code, 'REFRESH_TOKEN_REUSED', 'the service caught the reuse and revoked the session')
+
+  const sent = s.calls.length
+  const results = await Promise.allSettled(Array.from({ length: 5 }, () => c.me()))
+  t.ok(results.every((r) => r.status === 'rejected'), 'every call fails')
+  t.same(events, ['INVALID_REFRESH_TOKEN'], 'exactly one signed-out event')
+  t.equal(await storage.get(), null, 'the stored refresh token is gone')
+  const made = s.calls.slice(sent)
+  t.equal(made.filter((c) => c === 'GET /auth/me').length, 5, 'the five calls found the token revoked')
+  t.equal(made.filter((c) => c === 'POST /auth/refresh').length, 1, 'one refresh found the session over, no second round')
+  t.equal(c.signedIn, false)
+
+  const after = s.calls.length
+  const again = await c.me().catch((err) => err)
+  t.ok(again instanceof AuthError && again.code === 'SIGNED_OUT', 'later calls fail at once')
+  t.equal(s.calls.length, after, 'without any request')
+  t.same(events, ['INVALID_REFRESH_TOKEN'], 'and without another event')
+})
+
+t.test('presenting a reused refresh token ends in a REFRESH_TOKEN_REUSED sign-out', async (t) => {
+  const s = await service(t, { REFRESH_REUSE_GRACE: '0' })
+  const storage = memoryStorage()
+  await newUser(s.client({ storage }))
+  const stolen = (await storage.get())!
+  const thief = await fetch(`${s.baseUrl}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify({ refresh_token: stolen }) })
+  t.equal(thief.status, 200)
+  // The owner's app starts again with the token the thief has already spent.
+  const c = s.client({ storage: memoryStorage(stolen) })
+  const events: SignedOutReason[] = []
+  c.on('signedOut', (e) => events.push(e.reason))
+  const before = s.count('POST /auth/refresh')
+  const err = await c.me().catch((e) => e)
+  t.equal(err.code, 'REFRESH_TOKEN_REUSED')
+  t.same(events, ['REFRESH_TOKEN_REUSED'])
+  t.equal(s.count('POST /auth/refresh') - before, 1, 'one refresh request, no retry loop')
+  t.equal(s.count('GET /auth/me'), 0, 'and the call never went out')
+})
+
+t.test('a refresh answer lost in transit is retried with the same token', async (t) => {
+  const s = await service(t, { ACCESS_TOKEN_TTL: '1' })
+  const storage = memoryStorage()
+  const c = s.client({ storage })
+  const events: string[] = []
+  c.on('signedOut', (e) => events.push(e.reason))
+  await newUser(c)
+  let lose = 1
+  s.setTamper(async (path, forward) => {
+    const res = await forward() // the service did the rotation...
+    if (path === '/auth/refresh' && lose-- > 0) throw new TypeError('fetch failed: socket hang up') // ...the answer never came
+    return res
+  })
+  await sleep(1100)
+  const user = await c.me()
+  t.ok(user.username, 'the call succeeds after the retry')
+  t.equal(s.count('POST /auth/refresh'), 2, 'one lost, one retried')
+  await sleep(1100)
+  await c.me()
+  t.equal(s.count('POST /auth/refresh'), 3, 'the stored (retried) token keeps working')
+  t.same(events, [], 'never signed out')
+})
+
+t.test('a service outage on refresh is retried, then reported, without signing out', async (t) => {
+  const s = await service(t, { ACCESS_TOKEN_TTL: '1' })
+  const c = s.client()
+  const events: string[] = []
+  c.on('signedOut', (e) => events.push(e.reason))
+  await newUser(c)
+  s.setTamper(async (path, forward) => path === '/auth/refresh'
+    ? new Response(JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', message: 'down' }), { status: 503, headers: { 'content-type': 'application/json' } })
+    : forward())
+  await sleep(1100)
+  const err = await c.me().catch((e) => e)
+  t.equal(err.code, 'SERVICE_UNAVAILABLE')
+  t.equal(s.count('POST /auth/refresh'), 4, 'the first try and three retries, then it stops')
+  t.same(events, [])
+  s.setTamper(undefined)
+  t.ok((await c.me()).username, 'works again once the service is back')
+})
+
+t.test('tabs share one refresh and one sign-out', async (t) => {
+  const s = await service(t, { ACCESS_TOKEN_TTL: '2', REFRESH_REUSE_GRACE: '0' })
+  const shared = memoryStorage() // stands in for the cookie jar the tabs of a browser share
+  const channel = `tabs-${uniqueName()}`
+  const a = s.client({ storage: shared, tabs: channel })
+  const b = s.client({ storage: shared, tabs: channel })
+  const bEvents: string[] = []
+  b.on('signedIn', (e) => bEvents.push(`in:${e.user.username}`))
+  b.on('signedOut', (e) => bEvents.push(`out:${e.reason}`))
+  const name = await newUser(a)
+  t.equal(await b.restore().then((u) => u?.username), name, 'the second tab takes the first tab\'s token')
+  t.equal(s.count('POST /auth/refresh'), 0, 'without a refresh')
+  t.same(bEvents, [`in:${name}`])
+
+  await sleep(2100) // both tabs' token expired at the same moment (it is the same token)
+  const [ua, ub] = await Promise.all([a.me(), b.me()])
+  t.equal(ua.username, name)
+  t.equal(ub.username, name)
+  t.equal(s.count('POST /auth/refresh'), 1, 'one refresh for both tabs (a race would be a reuse with no grace)')
+
+  await a.logout()
+  t.ok(await waitUntil(() => bEvents.length === 2), 'the other tab hears of the sign-out')
+  t.same(bEvents, [`in:${name}`, 'out:other-tab'])
+  t.equal(b.signedIn, false)
+})
+
+t.test('authFetch never sends the access token to another origin', async (t) => {
+  const s = await service(t, {})
+  const c = s.client({ apiOrigins: ['https://api.example.test'] })
+  await newUser(c)
+  const sent = s.calls.length
+  const err = await c.authFetch('https://evil.example.test/steal').catch((e) => e)
+  t.equal(err.code, 'FOREIGN_ORIGIN')
+  t.equal(s.calls.length, sent, 'nothing was sent')
+})
+
+async function waitUntil (check: () => boolean, ms = 2000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (check()) return true
+    await sleep(10)
+  }
+  return check()
+}
