@@ -4,10 +4,10 @@
 // performance issue. Baselines run in the same run, interleaved with the
 // measured case; medians are reported. Results go to bench/results/.
 import autocannon from 'autocannon'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { openPGlite, openPostgres, type Database } from '../src/db/database.ts'
@@ -21,9 +21,18 @@ const USER = { username: 'bench_user', password: 'a benchmark passphrase' }
 
 interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> }
 
+// On a small machine the load generator and the service fight for the same
+// cores, and the ratios swing by 20% from round to round. When taskset is
+// there and the machine has two or more CPUs, the service gets CPU 0 and this
+// process (autocannon) the last CPU. BENCH_PIN=off turns it off.
+const cpus = availableParallelism()
+const pin = process.env.BENCH_PIN !== 'off' && cpus >= 2 && spawnSync('taskset', ['-a', '-cp', String(cpus - 1), String(process.pid)], { stdio: 'ignore' }).status === 0
+const launch = (args: string[]): [string, string[]] => pin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
+
 async function startService (env: Record<string, string>): Promise<Service> {
   const port = await freePort()
-  const proc = spawn(process.execPath, ['src/server.ts'], {
+  const [cmd, args] = launch(['src/server.ts'])
+  const proc = spawn(cmd, args, {
     env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -60,6 +69,9 @@ async function login (base: string) {
 async function versusBaseline (base: string, token: string) {
   const bare: autocannon.Result[] = []
   const me: autocannon.Result[] = []
+  // One round of each first, not counted: JIT and heap warm-up.
+  await cannon({ url: `${base}/health/live`, connections: CONNECTIONS, duration: ROUND_SECONDS })
+  await cannon({ url: `${base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${token}` } })
   for (let i = 0; i < ROUNDS; i++) {
     bare.push(await cannon({ url: `${base}/health/live`, connections: CONNECTIONS, duration: ROUND_SECONDS }))
     me.push(await cannon({ url: `${base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${token}` } }))
@@ -83,7 +95,7 @@ async function seedRevokedSessions (db: Database, n: number) {
   }
 }
 
-const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, roundSeconds: ROUND_SECONDS, connections: CONNECTIONS }
+const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, roundSeconds: ROUND_SECONDS, connections: CONNECTIONS, pinned: pin ? `service on CPU 0, load generator on CPU ${cpus - 1}` : 'no' }
 const dataDir = mkdtempSync(join(tmpdir(), 'auth-bench-'))
 const backendEnv: Record<string, string> = { DATA_DIR: dataDir }
 if (process.env.DATABASE_URL) backendEnv.DATABASE_URL = process.env.DATABASE_URL
@@ -182,7 +194,7 @@ const rows: Array<[string, string, string, boolean]> = [
   ['6. RSS at the end of the run (embedded PGlite)', `${r.rssMb.toFixed(1)} MB`, '< 150 MB', r.rssMb < 150],
   ['6b. RSS at the end of the run (PostgreSQL + Redis)', `${r.rssMbPostgresRedis.toFixed(1)} MB`, '< 150 MB', r.rssMbPostgresRedis < 150]
 ]
-console.log(`\nauth-service benchmark, ${r.date}, node ${r.node}, ${r.backends.database} + ${r.backends.revocations} (phases A, B); PostgreSQL + Redis (phase C)\n`)
+console.log(`\nauth-service benchmark, ${r.date}, node ${r.node}, ${r.backends.database} + ${r.backends.revocations} (phases A, B); PostgreSQL + Redis (phase C); pinned: ${r.pinned}\n`)
 for (const [name, value, target, ok] of rows) console.log(`${ok ? 'PASS' : 'MISS'}  ${name.padEnd(52)} ${value}   target ${target}`)
 results.summary = rows.map(([name, value, target, ok]) => ({ name, value, target, ok }))
 const file = join('bench', 'results', `${r.date.replace(/[:.]/g, '-')}.json`)

@@ -3,7 +3,6 @@ import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -15,6 +14,7 @@ import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
+import securityHeaders from './plugins/security-headers.ts'
 import { loadSigningKey } from './services/keys.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
@@ -77,7 +77,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.removeContentTypeParser('text/plain')
 
   // A JSON API: no CSP or frame policy to tune beyond refusing everything.
-  await fastify.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } })
+  await fastify.register(securityHeaders, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } })
   if (config.corsOrigins.length > 0) {
     await fastify.register(cors, {
       origin: config.corsOrigins,
@@ -94,7 +94,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
     }
   })
-  // The browsable page loads its own scripts: helmet's API-wide CSP is relaxed for it alone.
+  // The browsable page loads its own scripts: the API-wide CSP is relaxed for it alone.
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
   await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, accessTtl: config.accessTokenTtl })

@@ -71,6 +71,8 @@ export function createPasswordHasher (opts: { cost: number, workers?: number }) 
     threads,
     /** The worker thread that would run a task: proves the work leaves the main thread. */
     workerThreadId: () => pool.run({ op: 'thread' }) as Promise<number>,
+    /** The worker's nice value (19 on Linux: the event loop wins any contended core). */
+    workerNiceness: () => pool.run({ op: 'niceness' }) as Promise<number>,
     close: () => pool.destroy()
   }
 }

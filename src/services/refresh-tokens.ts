@@ -8,14 +8,28 @@
 // one live head: every racer ends holding the same working token, and no
 // second live head ever exists. After the window, a spent token is theft: the
 // session ends.
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
-import { userWithRoles, toAccountUser, type AccountUser } from './accounts.ts'
+import { isUniqueViolation, type AccountUser } from './accounts.ts'
 import type { RevocationList } from './revocation-list.ts'
 
 export interface SessionMeta { userAgent?: string, ip?: string }
 export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser }
+
+interface TokenRow {
+  id: string
+  usedAt: Date | null
+  expiresAt: Date
+  sessionId: string
+  revokedAt: Date | null
+  sessionExpiresAt: Date
+  userId: string
+  username: string
+  disabled: boolean
+  tokensValidAfter: Date | null
+  roles: string[]
+}
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const MAX_CHAIN_WALK = 32
@@ -34,7 +48,8 @@ export function createRefreshTokens (deps: {
   accessTtl: number
   onReuse?: (info: { sessionId: string, userId: string }) => void
 }) {
-  const { prisma, revocations, hmacKey } = deps
+  const { prisma, revocations } = deps
+  const hmacKey = createSecretKey(deps.hmacKey) // imported once, not on every HMAC
 
   const successorOf = (raw: string) => createHmac('sha256', hmacKey).update('refresh-successor\0').update(raw).digest('base64url')
   const csrfFor = (sessionId: string) => createHmac('sha256', hmacKey).update('csrf\0').update(sessionId).digest('base64url')
@@ -71,11 +86,40 @@ export function createRefreshTokens (deps: {
     return count > 0
   }
 
-  function lookup (raw: string) {
-    return prisma.refreshToken.findUnique({
-      where: { tokenHash: hashToken(raw) },
-      include: { session: { include: { user: { include: userWithRoles } } } }
-    })
+  // The hot path of refresh is two statements, each one round trip: this
+  // lookup (token, session, user and roles in one join) and the rotation below.
+  async function lookup (raw: string): Promise<TokenRow | null> {
+    const rows = await prisma.$queryRaw<TokenRow[]>`
+      SELECT t.id, t."usedAt", t."expiresAt",
+             s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
+             u.id AS "userId", u.username, u.disabled, u."tokensValidAfter",
+             COALESCE((SELECT array_agg(r."roleName" ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), '{}') AS roles
+        FROM "RefreshToken" t
+        JOIN "Session" s ON s.id = t."sessionId"
+        JOIN "User" u ON u.id = s."userId"
+       WHERE t."tokenHash" = ${hashToken(raw)}`
+    return rows[0] ?? null
+  }
+
+  /**
+   * Spends `tokenId` and inserts its successor in one statement (atomic on its
+   * own, no transaction round trips). The `usedAt IS NULL` guard makes it the
+   * one rotation of that token: a concurrent one (any instance) waits on the
+   * row lock, then finds it spent and rotates nothing.
+   */
+  async function spendAndSucceed (tokenId: string, sessionId: string, nextHash: string, expiresAt: Date, now: Date): Promise<boolean> {
+    const rows = await prisma.$queryRaw<Array<{ rotated: number }>>`
+      WITH spent AS (
+        UPDATE "RefreshToken" SET "usedAt" = ${now}::timestamptz WHERE id = ${tokenId}::uuid AND "usedAt" IS NULL RETURNING id
+      ), successor AS (
+        INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
+        SELECT ${randomUUID()}::uuid, ${sessionId}::uuid, ${nextHash}::varchar, spent.id, ${expiresAt}::timestamptz, ${now}::timestamptz FROM spent
+        RETURNING id
+      ), touched AS (
+        UPDATE "Session" SET "lastUsedAt" = ${now}::timestamptz WHERE id = ${sessionId}::uuid AND EXISTS (SELECT 1 FROM spent) RETURNING id
+      )
+      SELECT (SELECT count(*) FROM successor)::int AS rotated`
+    return rows[0].rotated === 1
   }
 
   /** `check` runs once the token's session is known and before anything changes (the CSRF binding). */
@@ -84,37 +128,32 @@ export function createRefreshTokens (deps: {
     const row = await lookup(raw)
     if (row === null) throw new InvalidRefreshTokenError()
     const now = Date.now()
-    const { session } = row
-    if (session.revokedAt !== null || session.expiresAt.getTime() <= now || row.expiresAt.getTime() <= now || session.user.disabled) {
+    if (row.revokedAt !== null || row.sessionExpiresAt.getTime() <= now || row.expiresAt.getTime() <= now || row.disabled) {
       throw new InvalidRefreshTokenError()
     }
-    check?.(session.id)
-    const user = toAccountUser(session.user)
+    check?.(row.sessionId)
+    const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokensValidAfter: row.tokensValidAfter, roles: row.roles }
 
     if (row.usedAt === null) {
       const next = successorOf(raw)
-      const expiresAt = expiryFor(session.expiresAt, now)
+      const expiresAt = expiryFor(row.sessionExpiresAt, now)
       try {
-        // The unique parentId makes this the one rotation of `row`: a
-        // concurrent one (any instance) fails here and takes the grace path.
-        await prisma.$transaction([
-          prisma.refreshToken.create({ data: { id: randomUUID(), sessionId: session.id, tokenHash: hashToken(next), parentId: row.id, expiresAt } }),
-          prisma.refreshToken.update({ where: { id: row.id }, data: { usedAt: new Date(now) } }),
-          prisma.session.update({ where: { id: session.id }, data: { lastUsedAt: new Date(now) } })
-        ])
-        return { refreshToken: next, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId: session.id, user }
+        if (await spendAndSucceed(row.id, row.sessionId, hashToken(next), expiresAt, new Date(now))) {
+          return { refreshToken: next, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user }
+        }
       } catch (err) {
-        if ((err as { code?: string }).code !== 'P2002') throw err
+        // The unique parentId still guards the chain: a second successor can never be inserted.
+        if (!isUniqueViolation(err)) throw err
       }
     }
 
     const spent = await prisma.refreshToken.findUniqueOrThrow({ where: { id: row.id } })
     if (spent.usedAt !== null && now - spent.usedAt.getTime() <= deps.reuseGrace * 1000) {
-      return walkToHead(raw, row.id, session.id, user, now)
+      return walkToHead(raw, row.id, row.sessionId, user, now)
     }
     // Reuse after the grace window: the token was stolen, or the client is broken. End the session.
-    await endSession(session.id, 'refresh-reuse')
-    deps.onReuse?.({ sessionId: session.id, userId: user.id })
+    await endSession(row.sessionId, 'refresh-reuse')
+    deps.onReuse?.({ sessionId: row.sessionId, userId: user.id })
     throw new RefreshTokenReusedError()
   }
 
