@@ -21,10 +21,10 @@ export function checkPassword (password: string): void {
   if (isCommonPassword(password)) throw new PasswordTooCommonError()
 }
 
-/** A unique-constraint violation, from a model query (P2002) or a raw one (P2010 carrying SQLSTATE 23505). */
+/** A unique-constraint violation, from a model query (P2002) or a raw one (P2010 carrying the driver's SQLSTATE 23505). */
 export function isUniqueViolation (err: unknown): boolean {
-  const e = err as { code?: string, meta?: { code?: string } } | undefined
-  return e?.code === 'P2002' || (e?.code === 'P2010' && e.meta?.code === '23505')
+  const e = err as { code?: string, meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | undefined
+  return e?.code === 'P2002' || (e?.code === 'P2010' && e.meta?.driverAdapterError?.cause?.originalCode === '23505')
 }
 
 export function createAccounts (deps: { prisma: PrismaClient, hasher: PasswordHasher }) {
