@@ -1,13 +1,15 @@
 // Access tokens: signed and verified by @fastify/jwt (fast-jwt), with the
-// algorithm, issuer, audience and `typ` pinned. A verified token is cached by
-// fast-jwt (keyed by the token's hash, never past its `exp`), so the signature
-// is not checked again on every request; the revocation check always is.
+// algorithm, issuer, audience and `typ` pinned. A verified token is cached
+// (keyed by the token, never past its `exp`, see services/verified-tokens.ts),
+// so the signature is not checked again on every request; the revocation
+// check always is.
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, TokenExpiredError, TokenInvalidError, TokenMissingError, TokenRevokedError } from '../errors.ts'
 import type { SigningKey } from '../services/keys.ts'
+import { VerifiedTokens } from '../services/verified-tokens.ts'
 
 export interface AccessClaims {
   sub: string
@@ -22,6 +24,7 @@ export interface AccessClaims {
 export interface TokenUser { id: string, username: string, roles: string[] }
 
 const AT_TYP = 'at+jwt'
+const VERIFIED_CACHE_SIZE = 10_000
 // RFC 6750 b64token, bounded: no header parsing work for absurd inputs.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]{1,4096}=*) *$/i
 
@@ -42,9 +45,7 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
       allowedIss: issuer,
       allowedAud: audience,
       checkTyp: AT_TYP,
-      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
-      cache: 10_000,
-      cacheTTL: ttl * 1000
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
     } as any
   })
 
@@ -57,9 +58,16 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
     return { token, expiresIn: iat + ttl - now }
   }
 
+  const verified = new VerifiedTokens<AccessClaims>(VERIFIED_CACHE_SIZE)
+
   /** Verifies signature and claims, or throws the API's 401 errors. Does not consult revocations. */
   function verify (header: string | undefined): AccessClaims {
     if (header === undefined || header === '') throw new TokenMissingError()
+    // The common case: "Bearer <a token verified before>".
+    if (header.startsWith('Bearer ')) {
+      const hit = verified.get(header.slice(7), Date.now())
+      if (hit !== undefined) return hit
+    }
     const m = BEARER.exec(header)
     if (m === null) throw new TokenInvalidError()
     let claims: unknown
@@ -70,6 +78,7 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
       throw new TokenInvalidError()
     }
     if (!isClaims(claims)) throw new TokenInvalidError()
+    verified.set(m[1], claims)
     return claims
   }
 
