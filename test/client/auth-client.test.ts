@@ -39,13 +39,20 @@ async function newUser (c: ReturnType<typeof createAuthClient>) {
   return name
 }
 
+/** A signed-in user's app started again: a stored refresh token, no access token yet, no timer running. */
+async function relaunched (s: Awaited<ReturnType<typeof service>>) {
+  const storage = memoryStorage()
+  await newUser(s.client({ storage }))
+  const client = s.client({ storage })
+  const signedOut: string[] = []
+  client.on('signedOut', (e) => signedOut.push(e.reason))
+  return { storage, client, signedOut }
+}
+
 t.test('single flight: many calls needing a refresh make one refresh request', async (t) => {
   const s = await service(t, {})
-  const stored = memoryStorage()
-  await newUser(s.client({ storage: stored }))
-  // An app start: a stored refresh token, no access token yet, ten calls at once.
-  const launched = s.client({ storage: memoryStorage(await stored.get()) })
-  const users = await Promise.all(Array.from({ length: 10 }, () => launched.me()))
+  const { client } = await relaunched(s) // ten calls at once at app start
+  const users = await Promise.all(Array.from({ length: 10 }, () => client.me()))
   t.ok(users.every((u) => u.username === users[0].username && u.username !== undefined), 'every call answered')
   t.equal(s.count('POST /auth/refresh'), 1, 'ten callers, one refresh')
 })
@@ -135,12 +142,7 @@ t.test('presenting a reused refresh token ends in a REFRESH_TOKEN_REUSED sign-ou
 
 t.test('a refresh answer lost in transit is retried with the same token', async (t) => {
   const s = await service(t, {})
-  const storage = memoryStorage()
-  await newUser(s.client({ storage }))
-  // App starts from the stored token; no timers are involved.
-  const c = s.client({ storage })
-  const events: string[] = []
-  c.on('signedOut', (e) => events.push(e.reason))
+  const { storage, client: c, signedOut: events } = await relaunched(s)
   let lose = 1
   s.setTamper(async (path, forward) => {
     const res = await forward() // the service did the rotation...
@@ -158,11 +160,7 @@ t.test('a refresh answer lost in transit is retried with the same token', async 
 
 t.test('a service outage on refresh is retried, then reported, without signing out', async (t) => {
   const s = await service(t, {})
-  const storage = memoryStorage()
-  await newUser(s.client({ storage }))
-  const c = s.client({ storage })
-  const events: string[] = []
-  c.on('signedOut', (e) => events.push(e.reason))
+  const { client: c, signedOut: events } = await relaunched(s)
   s.setTamper(async (path, forward) => path === '/auth/refresh'
     ? new Response(JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', message: 'down' }), { status: 503, headers: { 'content-type': 'application/json' } })
     : forward())
