@@ -4,17 +4,16 @@
 // Starts the service with --cpu-prof, drives it for 10 s, and prints the
 // functions with the most self time, grouped by package.
 import autocannon from 'autocannon'
-import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, waitFor, postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { startService } from './service.ts'
 
 const what = process.argv[2] ?? 'refresh'
 const profDir = mkdtempSync(join(tmpdir(), 'auth-prof-'))
 const cleanups: Array<() => Promise<void>> = []
-const env: Record<string, string> = { NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT: 'off', LOG_LEVEL: 'warn', BCRYPT_COST: '4', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-prof-data-')) }
+const env: Record<string, string> = { BCRYPT_COST: '4', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-prof-data-')) }
 if (what === 'refresh') {
   const pg = await postgresForSuite()
   const redis = await startOwnRedis()
@@ -22,10 +21,7 @@ if (what === 'refresh') {
   env.DATABASE_URL = process.env.DATABASE_URL ?? pg.url
   env.REDIS_URL = process.env.REDIS_URL ?? redis.url
 }
-const port = await freePort()
-const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, 'src/server.ts'], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
-const base = `http://127.0.0.1:${port}`
-await waitFor(async () => { if ((await fetch(`${base}/health/ready`)).status !== 200) throw new Error('not ready') }, 60_000)
+const { base, stop } = await startService(env, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
 const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify(body) }).then((r) => r.json())
 const user = { username: 'prof_user', password: 'a profiling passphrase' }
 await post('/auth/register', user)
@@ -48,7 +44,7 @@ const result = await new Promise<autocannon.Result>((resolve, reject) => autocan
   : { url: `${base}/auth/me`, connections: 50, duration: 10, headers: { authorization: `Bearer ${access}` } },
 (err, res) => err ? reject(err) : resolve(res)))
 console.log(`${what}: ${result.requests.average} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}`)
-await new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM') })
+await stop()
 for (const c of cleanups) await c()
 
 interface Node { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount: number }

@@ -1,16 +1,16 @@
 // Where the service's memory goes: RSS after start and after some traffic, for
 // variants of the configuration, on PostgreSQL + Redis.
 //   node bench/rss-probe.ts
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, waitFor, postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { rssMb, startService } from './service.ts'
 
 const pg = await postgresForSuite()
 const redis = await startOwnRedis()
-const rss = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024)
+const rss = (pid: number) => Math.round(rssMb(pid))
 const variants: Array<[string, Record<string, string>, string[]]> = [
   ['default', {}, []],
   ['MIGRATE_ON_START=false', { MIGRATE_ON_START: 'false' }, []],
@@ -20,11 +20,7 @@ const variants: Array<[string, Record<string, string>, string[]]> = [
   ['embedded (PGlite)', { DATABASE_URL: '', REDIS_URL: '' }, []]
 ]
 for (const [name, extra, flags] of variants) {
-  const port = await freePort()
-  const env = { ...process.env, NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT: 'off', LOG_LEVEL: 'warn', BCRYPT_COST: '10', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-rss-')), DATABASE_URL: pg.url, REDIS_URL: redis.url, PORT: String(port), ...extra }
-  const proc = spawn(process.execPath, [...flags, 'src/server.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => { if ((await fetch(`${base}/health/ready`)).status !== 200) throw new Error('not ready') }, 60_000)
+  const { base, proc, stop } = await startService({ BCRYPT_COST: '10', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-rss-')), DATABASE_URL: pg.url, REDIS_URL: redis.url, ...extra }, { nodeFlags: flags })
   const afterStart = rss(proc.pid!)
   const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify(body) }).then((r) => r.json())
   const user = { username: `rss_${randomBytes(4).toString('hex')}`, password: 'a profiling passphrase' }
@@ -34,7 +30,7 @@ for (const [name, extra, flags] of variants) {
   for (let i = 0; i < 300; i++) tokens = await post('/auth/refresh', { refresh_token: tokens.refresh_token })
   await Promise.all(Array.from({ length: 2000 }, () => fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } }).then((r) => r.arrayBuffer())))
   console.log(`${name.padEnd(28)} after start ${afterStart} MB, after traffic ${rss(proc.pid!)} MB`)
-  await new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM') })
+  await stop()
 }
 await pg.drop()
 await stopSharedPostgres()

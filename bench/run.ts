@@ -4,22 +4,20 @@
 // performance issue. Baselines run in the same run, interleaved with the
 // measured case; medians are reported. Results go to bench/results/.
 import autocannon from 'autocannon'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { openPGlite, openPostgres, type Database } from '../src/db/database.ts'
-import { freePort, waitFor, postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { rssMb, startService as startBenchService } from './service.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const ROUND_SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const CONNECTIONS = 50
-const SECRET = randomBytes(32).toString('base64url')
 const USER = { username: 'bench_user', password: 'a benchmark passphrase' }
-
-interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> }
 
 // On a small machine the load generator and the service fight for the same
 // cores, and the ratios swing by 20% from round to round. When taskset is
@@ -27,23 +25,7 @@ interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> 
 // process (autocannon) the last CPU. BENCH_PIN=off turns it off.
 const cpus = availableParallelism()
 const pin = process.env.BENCH_PIN !== 'off' && cpus >= 2 && spawnSync('taskset', ['-a', '-cp', String(cpus - 1), String(process.pid)], { stdio: 'ignore' }).status === 0
-const launch = (args: string[]): [string, string[]] => pin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
-
-async function startService (env: Record<string, string>): Promise<Service> {
-  const port = await freePort()
-  const [cmd, args] = launch(['src/server.ts'])
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'ignore', 'inherit']
-  })
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => { const r = await fetch(`${base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
-  return {
-    base,
-    proc,
-    stop: () => new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
-  }
-}
+const startService = (env: Record<string, string>) => startBenchService(env, { pinToCpu0: pin })
 
 function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -52,7 +34,6 @@ function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
 async function post (base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
   const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header', ...headers }, body: JSON.stringify(body) })

@@ -1,0 +1,31 @@
+// The service as the benchmark scripts start it: production mode, one JWT
+// secret per script run, rate limits off, logs at warn; ready when
+// /health/ready says so.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { freePort, waitFor } from '../test/helpers/servers.ts'
+
+export interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> }
+
+const SECRET = randomBytes(32).toString('base64url')
+
+export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean } = {}): Promise<Service> {
+  const port = await freePort()
+  const args = [...(opts.nodeFlags ?? []), 'src/server.ts']
+  const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
+  const proc = spawn(cmd, argv, {
+    env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(async () => { const r = await fetch(`${base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  return {
+    base,
+    proc,
+    stop: () => new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
+  }
+}
+
+/** Resident memory of a process, in MB. */
+export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
