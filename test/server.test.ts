@@ -1,27 +1,16 @@
 // The real process on its embedded defaults: starts, serves, stops cleanly on
 // SIGTERM, and keeps its data across a restart.
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, waitFor } from './helpers/servers.ts'
+import { spawnService, waitFor } from './helpers/servers.ts'
 import { GOOD_PASSWORD } from './helpers/client.ts'
 
-async function start (env: Record<string, string>) {
-  const port = await freePort()
-  const proc = spawn(process.execPath, ['src/server.ts'], {
-    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: String(port), BCRYPT_COST: '4', COOKIE_SECURE: 'false', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  proc.stdout.on('data', (d) => { output += d })
-  proc.stderr.on('data', (d) => { output += d })
-  const base = `http://127.0.0.1:${port}`
-  return { proc, base, output: () => output }
-}
+const start = (env: Record<string, string>) => spawnService({ COOKIE_SECURE: 'false', ...env })
 
-async function stop (proc: ReturnType<typeof spawn>): Promise<number | null> {
+async function stop (proc: ChildProcess): Promise<number | null> {
   const code = new Promise<number | null>((resolve) => proc.once('exit', resolve))
   proc.kill('SIGTERM')
   return code

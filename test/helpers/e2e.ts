@@ -1,12 +1,11 @@
 // End-to-end parts: the real service as a child process, Debian's Chromium
 // driven by playwright-core, and an HTTP proxy that can lose an answer.
-import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
-import { freePort, waitFor } from './servers.ts'
+import { spawnService, waitFor } from './servers.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -14,36 +13,18 @@ export interface ServiceProcess { base: string, port: number, output: () => stri
 
 /** `node src/server.ts` on embedded defaults (production cookie defaults: Secure, SameSite=Strict), stopped on teardown. */
 export async function startService (t: Teardown, env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const port = await freePort()
-  const proc = spawn(process.execPath, ['src/server.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-e2e-')),
-      PORT: String(port),
-      BCRYPT_COST: '4',
-      RATE_LIMIT: 'off',
-      LOG_LEVEL: 'info',
-      ...env
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  proc.stdout.on('data', (d) => { output += d })
-  proc.stderr.on('data', (d) => { output += d })
+  const { proc, base, port, output } = await spawnService({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-e2e-')), RATE_LIMIT: 'off', ...env })
   t.teardown(() => new Promise<void>((resolve) => {
     if (proc.exitCode !== null) return resolve()
     proc.once('exit', () => resolve())
     proc.kill('SIGTERM')
   }))
-  const base = `http://127.0.0.1:${port}`
   await waitFor(async () => {
     const res = await fetch(`${base}/health/ready`)
     if (res.status !== 200) throw new Error(String(res.status))
   }, 60_000, 'auth service')
-  const securityEvents = (event: string) => output.split('\n').filter((line) => line.includes(`"event":"${event}"`)).length
-  return { base, port, output: () => output, securityEvents }
+  const securityEvents = (event: string) => output().split('\n').filter((line) => line.includes(`"event":"${event}"`)).length
+  return { base, port, output, securityEvents }
 }
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'

@@ -38,6 +38,19 @@ export async function waitFor (check: () => Promise<unknown>, ms = 15_000, what 
   throw new Error(`${what} did not come up in ${ms} ms: ${String(last)}`)
 }
 
+/** `node src/server.ts` on a free port (embedded defaults unless env says otherwise), its output collected. Not waited for. */
+export async function spawnService (env: Record<string, string>): Promise<{ proc: ChildProcess, base: string, port: number, output: () => string }> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, ['src/server.ts'], {
+    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: String(port), BCRYPT_COST: '4', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  proc.stdout!.on('data', (d) => { output += d })
+  proc.stderr!.on('data', (d) => { output += d })
+  return { proc, base: `http://127.0.0.1:${port}`, port, output: () => output }
+}
+
 /** Polls `check` until it is true or `ms` pass; says which. */
 export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000, everyMs = 10): Promise<boolean> {
   const end = Date.now() + ms
