@@ -12,11 +12,11 @@ const pg = await postgresForSuite()
 const redis = await startOwnRedis()
 const rss = (pid: number) => Math.round(rssMb(pid))
 const variants: Array<[string, Record<string, string>, string[]]> = [
-  ['default', {}, []],
+  // startService runs npm start's command: MALLOC_ARENA_MAX=2 and --max-semi-space-size=2.
+  ['as npm start', {}, []],
+  ['glibc default arenas', { MALLOC_ARENA_MAX: '' }, []],
+  ['V8 default young generation', {}, ['--max-semi-space-size=32']],
   ['MIGRATE_ON_START=false', { MIGRATE_ON_START: 'false' }, []],
-  ['MALLOC_ARENA_MAX=2', { MALLOC_ARENA_MAX: '2' }, []],
-  ['--max-semi-space-size=4', {}, ['--max-semi-space-size=4']],
-  ['both', { MALLOC_ARENA_MAX: '2' }, ['--max-semi-space-size=4']],
   ['embedded (PGlite)', { DATABASE_URL: '', REDIS_URL: '' }, []]
 ]
 for (const [name, extra, flags] of variants) {

@@ -10,12 +10,25 @@ export interface Service { base: string, proc: ChildProcess, stop: () => Promise
 
 const SECRET = randomBytes(32).toString('base64url')
 
+/**
+ * The command of `npm start` (as the Dockerfile's CMD and ENV), split into its
+ * environment and Node flags, so that what is measured is what runs.
+ */
+export function productionCommand (): { env: Record<string, string>, nodeFlags: string[], script: string } {
+  const words = (JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string).split(/\s+/)
+  const env: Record<string, string> = {}
+  while (/^[A-Z_]+=/.test(words[0])) { const [k, v] = words.shift()!.split('='); env[k] = v }
+  if (words.shift() !== 'node') throw new Error('npm start is expected to run node')
+  return { env, nodeFlags: words.filter((w) => w.startsWith('--')), script: words.find((w) => !w.startsWith('--'))! }
+}
+
 export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean } = {}): Promise<Service> {
   const port = await freePort()
-  const args = [...(opts.nodeFlags ?? []), 'src/server.ts']
+  const production = productionCommand()
+  const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), production.script]
   const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
   const proc = spawn(cmd, argv, {
-    env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: { ...process.env, ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   const base = `http://127.0.0.1:${port}`

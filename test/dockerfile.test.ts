@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, waitFor } from './helpers/servers.ts'
+import { productionCommand } from '../bench/service.ts'
 
 const dockerfile = readFileSync('Dockerfile', 'utf8')
 const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
@@ -18,6 +19,14 @@ t.test('the image is built as the README says', async (t) => {
   t.match(finalStage, /^HEALTHCHECK /m)
   t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies only')
   t.match(readFileSync('.dockerignore', 'utf8'), /^node_modules$/m)
+})
+
+t.test('the image runs the service as npm start does (and as npm run bench measures it)', async (t) => {
+  const { env, nodeFlags, script } = productionCommand()
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(finalStage)![1]) as string[]
+  t.same(cmd, ['node', ...nodeFlags, script], 'the same Node flags and script')
+  t.ok(nodeFlags.length > 0, 'the memory flags are there')
+  for (const [k, v] of Object.entries(env)) t.match(finalStage, new RegExp(`\\b${k}=${v}\\b`), `ENV ${k}=${v}`)
 })
 
 t.test('the start command works from a production-only install', async (t) => {

@@ -2,47 +2,66 @@
 // when DATABASE_URL is set, embedded PGlite under DATA_DIR otherwise.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import pg from 'pg'
-import { PGlite } from '@electric-sql/pglite'
-import { PrismaPg } from '@prisma/adapter-pg'
-import { PrismaPGlite } from 'pglite-prisma-adapter'
+import type pg from 'pg'
+import type { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { openSchemaEngine, readMigrations, noFilters } from './schema-engine.ts'
 
 export interface Database {
   kind: 'postgresql' | 'pglite'
   prisma: PrismaClient
+  /**
+   * A hot statement straight to the driver, skipping Prisma's query layer
+   * (about a sixth of a refresh's CPU, measured with bench/profile.ts). On
+   * PostgreSQL it is prepared once per connection under `name`. Rows come as
+   * the driver parses them: timestamptz as Date, arrays as arrays.
+   */
+  query: <Row>(statement: Statement, values: unknown[]) => Promise<Row[]>
   /** Applies pending migrations; returns the names it applied. */
   migrate: () => Promise<string[]>
   ping: () => Promise<void>
   close: () => Promise<void>
 }
 
+export interface Statement { name: string, text: string }
+
 // Any constant works; it only has to be the same for every instance.
 const MIGRATION_LOCK_KEY = 7_340_220_911
 
-function pgPool (url: string, max: number): pg.Pool {
-  const pool = new pg.Pool({
+// Each backend's driver is imported only when it is the one opened: the other
+// would only take memory (measured with bench/rss-probe.ts).
+const loadPg = async () => (await import('pg')).default
+
+function pgPool (Pool: typeof pg.Pool, url: string, max: number): pg.Pool {
+  const pool = new Pool({
     connectionString: url,
     max,
     // Fail fast while PostgreSQL is down: a request gets 503, not a hang.
     connectionTimeoutMillis: 2000,
     statement_timeout: 5000,
-    idleTimeoutMillis: 10_000
+    // Connections, once opened, stay open. Closing idle ones (pg's default
+    // after 10 s) made a burst pay for new backends: fork, authentication, a
+    // cold catalog cache and re-preparing the hot statements. Measured with
+    // bench/paced.ts at 500 refreshes/s: stalls of 100 ms and more.
+    min: max
   })
   pool.on('error', () => {}) // an idle client lost its server: the pool replaces it
   return pool
 }
 
 export async function openPostgres (url: string): Promise<Database> {
-  const pool = pgPool(url, 10)
+  const [{ Pool }, { PrismaPg }] = await Promise.all([loadPg(), import('@prisma/adapter-pg')])
+  const pool = pgPool(Pool, url, 10)
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {
     kind: 'postgresql',
     prisma,
+    async query<Row> (statement: Statement, values: unknown[]) {
+      return (await pool.query({ name: statement.name, text: statement.text, values })).rows as Row[]
+    },
     async migrate () {
       const lock = await pool.connect()
-      const enginePool = pgPool(url, 2)
+      const enginePool = pgPool(Pool, url, 2)
       try {
         // Instances starting together queue here; the later ones find nothing pending.
         await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
@@ -68,6 +87,7 @@ export async function openPostgres (url: string): Promise<Database> {
 }
 
 export async function openPGlite (dataDir: string | undefined): Promise<Database> {
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')])
   let pglite: PGlite
   if (dataDir === undefined) {
     pglite = new PGlite()
@@ -80,6 +100,9 @@ export async function openPGlite (dataDir: string | undefined): Promise<Database
   return {
     kind: 'pglite',
     prisma,
+    async query<Row> (statement: Statement, values: unknown[]) {
+      return (await pglite.query<Row>(statement.text, values)).rows
+    },
     async migrate () {
       const engine = await openSchemaEngine(new PrismaPGlite(pglite))
       try {

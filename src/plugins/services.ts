@@ -18,6 +18,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
   const accounts = createAccounts({ prisma: app.prisma, hasher: passwords })
   const refreshTokens = createRefreshTokens({
     prisma: app.prisma,
+    query: app.db.query,
     revocations: app.revocations,
     hmacKey: loadHmacSecret(opts.key),
     refreshTtl: config.refreshTokenTtl,

@@ -10,6 +10,7 @@
 // session ends.
 import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { Database, Statement } from '../db/database.ts'
 import { InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
 import { isUniqueViolation, type AccountUser } from './accounts.ts'
 import type { RevocationList } from './revocation-list.ts'
@@ -17,7 +18,9 @@ import type { RevocationList } from './revocation-list.ts'
 export interface SessionMeta { userAgent?: string, ip?: string }
 export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser }
 
+/** `nextExpiresAt` is there when the lookup also tried the rotation: set if it rotated, null if not. */
 interface TokenRow {
+  nextExpiresAt?: Date | null
   id: string
   usedAt: Date | null
   expiresAt: Date
@@ -34,12 +37,66 @@ interface TokenRow {
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const MAX_CHAIN_WALK = 32
 
+// Token, session, user and roles in one join.
+const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
+                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
+                     u.id AS "userId", u.username, u.disabled, u."tokensValidAfter",
+                     COALESCE((SELECT array_agg(r."roleName"::text ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), '{}'::text[]) AS roles
+                FROM "RefreshToken" t
+                JOIN "Session" s ON s.id = t."sessionId"
+                JOIN "User" u ON u.id = s."userId"
+               WHERE t."tokenHash" = $1`
+
+const LOOKUP: Statement = { name: 'refresh_lookup_v2', text: FIND }
+
+// Spends a live token and inserts its successor, atomic on its own (one
+// statement, no transaction round trips). The `usedAt IS NULL` guard makes it
+// the one rotation of that token: a concurrent one (any instance) waits on
+// the row lock, then finds it spent and rotates nothing.
+const SPEND_AND_SUCCEED: Statement = {
+  name: 'refresh_spend_v2',
+  text: `WITH spent AS (
+           UPDATE "RefreshToken" SET "usedAt" = $1::timestamptz WHERE id = $2::uuid AND "usedAt" IS NULL RETURNING id
+         ), successor AS (
+           INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
+           SELECT $3::uuid, $4::uuid, $5::varchar, spent.id, $6::timestamptz, $1::timestamptz FROM spent
+           RETURNING id
+         ), touched AS (
+           UPDATE "Session" SET "lastUsedAt" = $1::timestamptz WHERE id = $4::uuid AND EXISTS (SELECT 1 FROM spent)
+         )
+         SELECT (SELECT count(*) FROM successor)::int AS rotated`
+}
+
+// Both at once, for when nothing has to be checked between them (header
+// mode has no CSRF binding): one round trip. The validity checks that
+// rotate() makes in code are repeated here as the condition of the spend; the
+// row comes back either way, with "nextExpiresAt" set only if it rotated.
+const FIND_AND_ROTATE: Statement = {
+  name: 'refresh_rotate_v2',
+  text: `WITH found AS (${FIND}),
+         spent AS (
+           UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz
+             FROM found f
+            WHERE r.id = f.id AND r."usedAt" IS NULL AND f."revokedAt" IS NULL AND NOT f.disabled
+              AND f."expiresAt" > $2::timestamptz AND f."sessionExpiresAt" > $2::timestamptz
+           RETURNING r.id, f."sessionId", LEAST($5::timestamptz, f."sessionExpiresAt") AS "nextExpiresAt"
+         ), successor AS (
+           INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
+           SELECT $3::uuid, "sessionId", $4::varchar, id, "nextExpiresAt", $2::timestamptz FROM spent
+           RETURNING "expiresAt"
+         ), touched AS (
+           UPDATE "Session" SET "lastUsedAt" = $2::timestamptz WHERE id = (SELECT "sessionId" FROM spent)
+         )
+         SELECT found.*, (SELECT "expiresAt" FROM successor) AS "nextExpiresAt" FROM found`
+}
+
 export function hashToken (raw: string): string {
   return createHash('sha256').update(raw).digest('base64url')
 }
 
 export function createRefreshTokens (deps: {
   prisma: PrismaClient
+  query: Database['query']
   revocations: RevocationList
   hmacKey: Buffer
   refreshTtl: number
@@ -48,7 +105,7 @@ export function createRefreshTokens (deps: {
   accessTtl: number
   onReuse?: (info: { sessionId: string, userId: string }) => void
 }) {
-  const { prisma, revocations } = deps
+  const { prisma, query, revocations } = deps
   const hmacKey = createSecretKey(deps.hmacKey) // imported once, not on every HMAC
 
   const successorOf = (raw: string) => createHmac('sha256', hmacKey).update('refresh-successor\0').update(raw).digest('base64url')
@@ -86,65 +143,54 @@ export function createRefreshTokens (deps: {
     return count > 0
   }
 
-  // The hot path of refresh is two statements, each one round trip: this
-  // lookup (token, session, user and roles in one join) and the rotation below.
+  // The hot path of refresh is one statement in header mode and two in
+  // cookie mode (the CSRF check needs the session between them), sent to the
+  // driver as prepared statements.
   async function lookup (raw: string): Promise<TokenRow | null> {
-    const rows = await prisma.$queryRaw<TokenRow[]>`
-      SELECT t.id, t."usedAt", t."expiresAt",
-             s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
-             u.id AS "userId", u.username, u.disabled, u."tokensValidAfter",
-             COALESCE((SELECT array_agg(r."roleName" ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), '{}') AS roles
-        FROM "RefreshToken" t
-        JOIN "Session" s ON s.id = t."sessionId"
-        JOIN "User" u ON u.id = s."userId"
-       WHERE t."tokenHash" = ${hashToken(raw)}`
-    return rows[0] ?? null
+    return (await query<TokenRow>(LOOKUP, [hashToken(raw)]))[0] ?? null
   }
 
-  /**
-   * Spends `tokenId` and inserts its successor in one statement (atomic on its
-   * own, no transaction round trips). The `usedAt IS NULL` guard makes it the
-   * one rotation of that token: a concurrent one (any instance) waits on the
-   * row lock, then finds it spent and rotates nothing.
-   */
+  /** The row and, if the token was live and valid, its rotation to `next`; null when the token is unknown. */
+  async function lookupAndRotate (raw: string, next: string, now: number): Promise<TokenRow | null> {
+    const nextExpiry = new Date(now + deps.refreshTtl * 1000)
+    try {
+      return (await query<TokenRow>(FIND_AND_ROTATE, [hashToken(raw), new Date(now), randomUUID(), hashToken(next), nextExpiry]))[0] ?? null
+    } catch (err) {
+      // The unique parentId still guards the chain: a second successor can never be inserted.
+      if (!isUniqueViolation(err)) throw err
+      const row = await lookup(raw)
+      return row === null ? null : { ...row, nextExpiresAt: null }
+    }
+  }
+
   async function spendAndSucceed (tokenId: string, sessionId: string, nextHash: string, expiresAt: Date, now: Date): Promise<boolean> {
-    const rows = await prisma.$queryRaw<Array<{ rotated: number }>>`
-      WITH spent AS (
-        UPDATE "RefreshToken" SET "usedAt" = ${now}::timestamptz WHERE id = ${tokenId}::uuid AND "usedAt" IS NULL RETURNING id
-      ), successor AS (
-        INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
-        SELECT ${randomUUID()}::uuid, ${sessionId}::uuid, ${nextHash}::varchar, spent.id, ${expiresAt}::timestamptz, ${now}::timestamptz FROM spent
-        RETURNING id
-      ), touched AS (
-        UPDATE "Session" SET "lastUsedAt" = ${now}::timestamptz WHERE id = ${sessionId}::uuid AND EXISTS (SELECT 1 FROM spent) RETURNING id
-      )
-      SELECT (SELECT count(*) FROM successor)::int AS rotated`
-    return rows[0].rotated === 1
+    try {
+      return (await query<{ rotated: number }>(SPEND_AND_SUCCEED, [now, tokenId, randomUUID(), sessionId, nextHash, expiresAt]))[0].rotated === 1
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err
+      return false
+    }
   }
 
   /** `check` runs once the token's session is known and before anything changes (the CSRF binding). */
   async function rotate (raw: string, check?: (sessionId: string) => void): Promise<Rotation> {
     if (!TOKEN_SHAPE.test(raw)) throw new InvalidRefreshTokenError()
-    const row = await lookup(raw)
-    if (row === null) throw new InvalidRefreshTokenError()
     const now = Date.now()
+    const next = successorOf(raw)
+    const row = check === undefined ? await lookupAndRotate(raw, next, now) : await lookup(raw)
+    if (row === null) throw new InvalidRefreshTokenError()
     if (row.revokedAt !== null || row.sessionExpiresAt.getTime() <= now || row.expiresAt.getTime() <= now || row.disabled) {
       throw new InvalidRefreshTokenError()
     }
     check?.(row.sessionId)
     const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokensValidAfter: row.tokensValidAfter, roles: row.roles }
+    const rotated = (expiresAt: Date): Rotation => ({ refreshToken: next, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user })
 
-    if (row.usedAt === null) {
-      const next = successorOf(raw)
+    if (row.nextExpiresAt !== undefined) {
+      if (row.nextExpiresAt !== null) return rotated(row.nextExpiresAt)
+    } else if (row.usedAt === null) {
       const expiresAt = expiryFor(row.sessionExpiresAt, now)
-      try {
-        if (await spendAndSucceed(row.id, row.sessionId, hashToken(next), expiresAt, new Date(now))) {
-          return { refreshToken: next, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user }
-        }
-      } catch (err) {
-        // The unique parentId still guards the chain: a second successor can never be inserted.
-        if (!isUniqueViolation(err)) throw err
-      }
+      if (await spendAndSucceed(row.id, row.sessionId, hashToken(next), expiresAt, new Date(now))) return rotated(expiresAt)
     }
 
     const spent = await prisma.refreshToken.findUniqueOrThrow({ where: { id: row.id } })

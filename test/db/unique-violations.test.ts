@@ -18,5 +18,10 @@ for (const backend of ['pglite', 'postgresql'] as const) {
     t.ok(isUniqueViolation(raw), `raw statement: ${raw.code}`)
     const other = await db.prisma.$queryRaw`INSERT INTO "Role" (name) VALUES (${null})`.then(() => ({ code: 'none' }), (err: { code?: string }) => err)
     t.notOk(isUniqueViolation(other), `another constraint is not one: ${other.code}`)
+    const insertRole = { name: 'test_insert_role', text: 'INSERT INTO "Role" (name) VALUES ($1)' }
+    const direct = await db.query(insertRole, ['dup-role']).then(() => ({ code: 'none' }), (err: { code?: string }) => err)
+    t.ok(isUniqueViolation(direct), `driver statement: ${direct.code}`)
+    const directOther = await db.query(insertRole, [null]).then(() => ({ code: 'none' }), (err: { code?: string }) => err)
+    t.notOk(isUniqueViolation(directOther), `another constraint from the driver is not one: ${directOther.code}`)
   })
 }

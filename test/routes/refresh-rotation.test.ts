@@ -46,6 +46,41 @@ for (const backend of backends) {
       t.equal(next.statusCode, 200, 'and it keeps working afterwards')
     })
 
+    t.test('concurrent header-mode refreshes (one statement each) converge on one token too', async (t) => {
+      const c = await signedIn('header')
+      const results = await Promise.all(Array.from({ length: 5 }, () => app.inject({
+        method: 'POST', url: '/auth/refresh', headers: { 'x-auth-mode': 'header' }, payload: { refresh_token: c.refreshToken }
+      })))
+      t.same(results.map((r) => r.statusCode), [200, 200, 200, 200, 200])
+      const tokens = new Set(results.map((r) => r.json().refresh_token))
+      t.equal(tokens.size, 1, 'every racer holds the same refresh token')
+      const live = await app.prisma.refreshToken.count({ where: { session: { userId: (await c.me()).json().id }, usedAt: null } })
+      t.equal(live, 1, 'exactly one live head in the database')
+    })
+
+    t.test('an expired token, an ended or expired session and a disabled user rotate nothing, in both modes', async (t) => {
+      const past = new Date(Date.now() - 1000)
+      const spoilers: Array<[string, (sessionId: string, userId: string) => Promise<unknown>]> = [
+        ['expired refresh token', (sessionId) => app.prisma.refreshToken.updateMany({ where: { sessionId }, data: { expiresAt: past } })],
+        ['revoked session', (sessionId) => app.prisma.session.update({ where: { id: sessionId }, data: { revokedAt: past } })],
+        ['expired session', (sessionId) => app.prisma.session.update({ where: { id: sessionId }, data: { expiresAt: past } })],
+        ['disabled user', (_sessionId, userId) => app.prisma.user.update({ where: { id: userId }, data: { disabled: true } })]
+      ]
+      for (const mode of ['header', 'cookie'] as const) {
+        for (const [what, spoil] of spoilers) {
+          const c = await signedIn(mode)
+          const me = (await c.me()).json()
+          await spoil((await app.prisma.session.findFirstOrThrow({ where: { userId: me.id } })).id, me.id)
+          const before = await app.prisma.refreshToken.findMany({ where: { session: { userId: me.id } }, orderBy: { createdAt: 'asc' } })
+          const res = await c.refresh()
+          t.equal(res.statusCode, 401, `${mode}, ${what}: 401`)
+          t.equal(res.json().code, 'INVALID_REFRESH_TOKEN', `${mode}, ${what}: INVALID_REFRESH_TOKEN`)
+          const after = await app.prisma.refreshToken.findMany({ where: { session: { userId: me.id } }, orderBy: { createdAt: 'asc' } })
+          t.same(after, before, `${mode}, ${what}: the token is not spent and has no successor`)
+        }
+      }
+    })
+
     t.test('reuse after the grace window ends the whole session', async (t) => {
       const c = await signedIn('header')
       const stolen = c.refreshToken

@@ -48,10 +48,11 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
       if (raw === undefined || raw === '') throw new InvalidRefreshTokenError()
       csrf = submittedCsrf(request)
     }
-    const rotation = await app.refreshTokens.rotate(raw, (sessionId) => {
-      // Bound to the session: a csrf_token from another session does not pass.
-      if (csrf !== undefined && !app.refreshTokens.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
-    })
+    // Cookie mode: the CSRF token is bound to the session, so one from another session does not pass.
+    const bound = csrf
+    const rotation = await app.refreshTokens.rotate(raw, bound === undefined
+      ? undefined
+      : (sessionId) => { if (!app.refreshTokens.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
     return sendTokens(app, config, request, reply, rotation)
   })
 
