@@ -11,7 +11,7 @@
 import { Pool } from 'undici'
 
 export interface PacedRequest { method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string }
-export interface PacedResult { sent: number, ok: number, failed: number, rps: number, p50: number, p90: number, p99: number, max: number }
+export interface PacedResult { sent: number, ok: number, failed: number, statuses: Record<string, number>, rps: number, p50: number, p90: number, p99: number, max: number }
 
 export async function paced (opts: {
   base: string
@@ -29,6 +29,7 @@ export async function paced (opts: {
   const latencies: number[] = []
   let ok = 0
   let failed = 0
+  const statuses: Record<string, number> = {}
   const inFlight: Array<Promise<void>> = []
   const start = performance.now()
   let next = 0
@@ -39,10 +40,11 @@ export async function paced (opts: {
       .then(async (res) => {
         const text = await res.body.text()
         latencies.push(performance.now() - due)
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1
         if (res.statusCode >= 200 && res.statusCode < 300) ok++
         else failed++
         opts.onResponse?.(res.statusCode, text)
-      }, () => { failed++ })
+      }, () => { failed++; statuses.error = (statuses.error ?? 0) + 1 })
   }
 
   while (next < total) {
@@ -59,5 +61,5 @@ export async function paced (opts: {
   latencies.sort((a, b) => a - b)
   const at = (q: number) => latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]
   const round = (x: number) => Math.round(x * 10) / 10
-  return { sent: total, ok, failed, rps: round(total / elapsed), p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(at(1)) }
+  return { sent: total, ok, failed, statuses, rps: round(total / elapsed), p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(at(1)) }
 }
