@@ -18,6 +18,7 @@ export function productionCommand (): { env: Record<string, string>, nodeFlags: 
   const words = (JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string).split(/\s+/)
   const env: Record<string, string> = {}
   while (/^[A-Z_]+=/.test(words[0])) { const [k, v] = words.shift()!.split('='); env[k] = v }
+  if (words[0] === 'exec') words.shift() // node replaces npm's shell, so signals reach it
   if (words.shift() !== 'node') throw new Error('npm start is expected to run node')
   return { env, nodeFlags: words.filter((w) => w.startsWith('--')), script: words.find((w) => !w.startsWith('--'))! }
 }
