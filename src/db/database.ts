@@ -30,8 +30,6 @@ const MIGRATION_LOCK_KEY = 7_340_220_911
 
 // Each backend's driver is imported only when it is the one opened: the other
 // would only take memory (measured with bench/rss-probe.ts).
-const loadPg = async () => (await import('pg')).default
-
 function pgPool (Pool: typeof pg.Pool, url: string, max: number): pg.Pool {
   const pool = new Pool({
     connectionString: url,
@@ -50,7 +48,7 @@ function pgPool (Pool: typeof pg.Pool, url: string, max: number): pg.Pool {
 }
 
 export async function openPostgres (url: string): Promise<Database> {
-  const [{ Pool }, { PrismaPg }] = await Promise.all([loadPg(), import('@prisma/adapter-pg')])
+  const [{ default: { Pool } }, { PrismaPg }] = await Promise.all([import('pg'), import('@prisma/adapter-pg')])
   const pool = pgPool(Pool, url, 10)
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {

@@ -18,9 +18,10 @@ import type { RevocationList } from './revocation-list.ts'
 export interface SessionMeta { userAgent?: string, ip?: string }
 export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser }
 
-/** `nextExpiresAt` is there when the lookup also tried the rotation: set if it rotated, null if not. */
+/** A lookup that also tried the rotation: `nextExpiresAt` is the successor's expiry if it rotated, null if not. */
+interface Rotated extends TokenRow { nextExpiresAt: Date | null }
+
 interface TokenRow {
-  nextExpiresAt?: Date | null
   id: string
   usedAt: Date | null
   expiresAt: Date
@@ -49,28 +50,13 @@ const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
 
 const LOOKUP: Statement = { name: 'refresh_lookup_v2', text: FIND }
 
-// Spends a live token and inserts its successor, atomic on its own (one
-// statement, no transaction round trips). The `usedAt IS NULL` guard makes it
-// the one rotation of that token: a concurrent one (any instance) waits on
-// the row lock, then finds it spent and rotates nothing.
-const SPEND_AND_SUCCEED: Statement = {
-  name: 'refresh_spend_v2',
-  text: `WITH spent AS (
-           UPDATE "RefreshToken" SET "usedAt" = $1::timestamptz WHERE id = $2::uuid AND "usedAt" IS NULL RETURNING id
-         ), successor AS (
-           INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
-           SELECT $3::uuid, $4::uuid, $5::varchar, spent.id, $6::timestamptz, $1::timestamptz FROM spent
-           RETURNING id
-         ), touched AS (
-           UPDATE "Session" SET "lastUsedAt" = $1::timestamptz WHERE id = $4::uuid AND EXISTS (SELECT 1 FROM spent)
-         )
-         SELECT (SELECT count(*) FROM successor)::int AS rotated`
-}
-
-// Both at once, for when nothing has to be checked between them (header
-// mode has no CSRF binding): one round trip. The validity checks that
-// rotate() makes in code are repeated here as the condition of the spend; the
-// row comes back either way, with "nextExpiresAt" set only if it rotated.
+// The lookup again, and the rotation: it spends the token and inserts its
+// successor, atomic on its own (one statement, no transaction round trips).
+// The validity checks that rotate() makes in code are repeated as the
+// condition of the spend, and the `usedAt IS NULL` guard makes it the one
+// rotation of that token: a concurrent one (any instance) waits on the row
+// lock, then finds it spent and rotates nothing. The row comes back either
+// way, with "nextExpiresAt" set only if it rotated.
 const FIND_AND_ROTATE: Statement = {
   name: 'refresh_rotate_v2',
   text: `WITH found AS (${FIND}),
@@ -144,17 +130,17 @@ export function createRefreshTokens (deps: {
   }
 
   // The hot path of refresh is one statement in header mode and two in
-  // cookie mode (the CSRF check needs the session between them), sent to the
-  // driver as prepared statements.
+  // cookie mode (the CSRF check needs the session before anything changes),
+  // sent to the driver as prepared statements.
   async function lookup (raw: string): Promise<TokenRow | null> {
     return (await query<TokenRow>(LOOKUP, [hashToken(raw)]))[0] ?? null
   }
 
   /** The row and, if the token was live and valid, its rotation to `next`; null when the token is unknown. */
-  async function lookupAndRotate (raw: string, next: string, now: number): Promise<TokenRow | null> {
+  async function lookupAndRotate (raw: string, next: string, now: number): Promise<Rotated | null> {
     const nextExpiry = new Date(now + deps.refreshTtl * 1000)
     try {
-      return (await query<TokenRow>(FIND_AND_ROTATE, [hashToken(raw), new Date(now), randomUUID(), hashToken(next), nextExpiry]))[0] ?? null
+      return (await query<Rotated>(FIND_AND_ROTATE, [hashToken(raw), new Date(now), randomUUID(), hashToken(next), nextExpiry]))[0] ?? null
     } catch (err) {
       // The unique parentId still guards the chain: a second successor can never be inserted.
       if (!isUniqueViolation(err)) throw err
@@ -163,34 +149,25 @@ export function createRefreshTokens (deps: {
     }
   }
 
-  async function spendAndSucceed (tokenId: string, sessionId: string, nextHash: string, expiresAt: Date, now: Date): Promise<boolean> {
-    try {
-      return (await query<{ rotated: number }>(SPEND_AND_SUCCEED, [now, tokenId, randomUUID(), sessionId, nextHash, expiresAt]))[0].rotated === 1
-    } catch (err) {
-      if (!isUniqueViolation(err)) throw err
-      return false
-    }
+  function usable (row: TokenRow | null, now: number): row is TokenRow {
+    return row !== null && row.revokedAt === null && row.sessionExpiresAt.getTime() > now && row.expiresAt.getTime() > now && !row.disabled
   }
 
   /** `check` runs once the token's session is known and before anything changes (the CSRF binding). */
   async function rotate (raw: string, check?: (sessionId: string) => void): Promise<Rotation> {
     if (!TOKEN_SHAPE.test(raw)) throw new InvalidRefreshTokenError()
     const now = Date.now()
-    const next = successorOf(raw)
-    const row = check === undefined ? await lookupAndRotate(raw, next, now) : await lookup(raw)
-    if (row === null) throw new InvalidRefreshTokenError()
-    if (row.revokedAt !== null || row.sessionExpiresAt.getTime() <= now || row.expiresAt.getTime() <= now || row.disabled) {
-      throw new InvalidRefreshTokenError()
+    if (check !== undefined) {
+      const found = await lookup(raw)
+      if (!usable(found, now)) throw new InvalidRefreshTokenError()
+      check(found.sessionId)
     }
-    check?.(row.sessionId)
+    const next = successorOf(raw)
+    const row = await lookupAndRotate(raw, next, now)
+    if (!usable(row, now)) throw new InvalidRefreshTokenError()
     const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokensValidAfter: row.tokensValidAfter, roles: row.roles }
-    const rotated = (expiresAt: Date): Rotation => ({ refreshToken: next, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user })
-
-    if (row.nextExpiresAt !== undefined) {
-      if (row.nextExpiresAt !== null) return rotated(row.nextExpiresAt)
-    } else if (row.usedAt === null) {
-      const expiresAt = expiryFor(row.sessionExpiresAt, now)
-      if (await spendAndSucceed(row.id, row.sessionId, hashToken(next), expiresAt, new Date(now))) return rotated(expiresAt)
+    if (row.nextExpiresAt !== null) {
+      return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user }
     }
 
     const spent = await prisma.refreshToken.findUniqueOrThrow({ where: { id: row.id } })
