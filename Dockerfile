@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: build (dev deps, generates the Prisma client), production deps
-# only, then a slim runtime that runs as a non-root user.
+# Multi-stage: build (dev deps: generates the Prisma client and compiles the
+# TypeScript), production deps only, then a slim runtime that runs the
+# compiled JavaScript as a non-root user.
 
 FROM node:24-slim AS build
 WORKDIR /app
@@ -8,6 +9,9 @@ COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
 
 FROM node:24-slim AS deps
 WORKDIR /app
@@ -24,8 +28,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY src ./src
-COPY --from=build /app/src/generated ./src/generated
+COPY --from=build /app/dist ./dist
 COPY prisma ./prisma
 COPY data ./data
 RUN mkdir -p /data && chown node:node /data
@@ -35,4 +38,4 @@ VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Migrations are applied at start (MIGRATE_ON_START), safely with several replicas.
-CMD ["node", "--max-semi-space-size=2", "src/server.ts"]
+CMD ["node", "--max-semi-space-size=2", "dist/server.js"]

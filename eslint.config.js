@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['src/generated/**', 'node_modules/**', 'examples/**/dist/**', '.tap/**']
+  ignores: ['src/generated/**', 'dist/**', 'node_modules/**', 'examples/**/dist/**', '.tap/**']
 })

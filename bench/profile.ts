@@ -1,6 +1,7 @@
 // CPU profile of one route under load, for the evidence behind a missed target:
 //   node bench/profile.ts refresh      (PostgreSQL + Redis, POST /auth/refresh)
 //   node bench/profile.ts me           (embedded, GET /auth/me)
+//   node bench/profile.ts login        (embedded, POST /auth/login, bcrypt cost 4)
 // Starts the service with --cpu-prof, drives it for 10 s, and prints the
 // functions with the most self time, grouped by package.
 import autocannon from 'autocannon'
@@ -41,7 +42,9 @@ const result = await new Promise<autocannon.Result>((resolve, reject) => autocan
         onResponse: (status: number, body: string) => { if (status === 200) pool.push(JSON.parse(body).refresh_token) }
       }] as any
     }
-  : { url: `${base}/auth/me`, connections: 50, duration: 10, headers: { authorization: `Bearer ${access}` } },
+  : what === 'login'
+    ? { url: `${base}/auth/login`, method: 'POST', connections: 8, duration: 10, headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify(user) }
+    : { url: `${base}/auth/me`, connections: 50, duration: 10, headers: { authorization: `Bearer ${access}` } },
 (err, res) => err ? reject(err) : resolve(res)))
 console.log(`${what}: ${result.requests.average} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}`)
 await stop()

@@ -11,16 +11,18 @@ import { rssMb, startService } from './service.ts'
 const pg = await postgresForSuite()
 const redis = await startOwnRedis()
 const rss = (pid: number) => Math.round(rssMb(pid))
-const variants: Array<[string, Record<string, string>, string[]]> = [
-  // startService runs npm start's command: MALLOC_ARENA_MAX=2 and --max-semi-space-size=2.
+const variants: Array<[string, Record<string, string>, string[], string?]> = [
+  // startService runs npm start's command: dist/server.js (compiled),
+  // MALLOC_ARENA_MAX=2 and --max-semi-space-size=2.
   ['as npm start', {}, []],
+  ['TypeScript sources (strip)', {}, [], 'src/server.ts'],
   ['glibc default arenas', { MALLOC_ARENA_MAX: '' }, []],
   ['V8 default young generation', {}, ['--max-semi-space-size=32']],
   ['MIGRATE_ON_START=false', { MIGRATE_ON_START: 'false' }, []],
   ['embedded (PGlite)', { DATABASE_URL: '', REDIS_URL: '' }, []]
 ]
-for (const [name, extra, flags] of variants) {
-  const { base, proc, stop } = await startService({ BCRYPT_COST: '10', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-rss-')), DATABASE_URL: pg.url, REDIS_URL: redis.url, ...extra }, { nodeFlags: flags })
+for (const [name, extra, flags, script] of variants) {
+  const { base, proc, stop } = await startService({ BCRYPT_COST: '10', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-rss-')), DATABASE_URL: pg.url, REDIS_URL: redis.url, ...extra }, { nodeFlags: flags, script })
   const afterStart = rss(proc.pid!)
   const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-mode': 'header' }, body: JSON.stringify(body) }).then((r) => r.json())
   const user = { username: `rss_${randomBytes(4).toString('hex')}`, password: 'a profiling passphrase' }

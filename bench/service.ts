@@ -1,7 +1,7 @@
 // The service as the benchmark scripts start it: production mode, one JWT
 // secret per script run, rate limits off, logs at warn; ready when
 // /health/ready says so.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { freePort, waitFor } from '../test/helpers/servers.ts'
@@ -23,10 +23,21 @@ export function productionCommand (): { env: Record<string, string>, nodeFlags: 
   return { env, nodeFlags: words.filter((w) => w.startsWith('--')), script: words.find((w) => !w.startsWith('--'))! }
 }
 
-export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean } = {}): Promise<Service> {
+let built = false
+
+/** npm start's prestart step: compiles src/ into dist/, once per script run. */
+export function buildOnce (): void {
+  if (built) return
+  const build = spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' })
+  if (build.status !== 0) throw new Error('npm run build failed')
+  built = true
+}
+
+export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string } = {}): Promise<Service> {
+  buildOnce()
   const port = await freePort()
   const production = productionCommand()
-  const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), production.script]
+  const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), opts.script ?? production.script]
   const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
   const proc = spawn(cmd, argv, {
     env: { ...process.env, ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },

@@ -61,7 +61,7 @@ export async function main (argv: string[]): Promise<number> {
     if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL) is not reachable')
     const userRevocation = createUserRevocation({ prisma: db.prisma, revocations, accessTtl: config.accessTokenTtl })
     const admin = createUserAdmin({ prisma: db.prisma, userRevocation })
-    const accounts = createAccounts({ prisma: db.prisma, hasher })
+    const accounts = createAccounts({ prisma: db.prisma, query: db.query, hasher })
     const username = args[0]
     switch (command) {
       case 'create-user': {

@@ -43,6 +43,9 @@ function loadBindings (): Promise<Bindings> {
   return bindings
 }
 
+/** Whether this process has loaded the engine (the service on PostgreSQL never does: see migrate-worker.ts). */
+export const schemaEngineLoaded = (): boolean => bindings !== undefined
+
 export async function openSchemaEngine (adapter: SqlMigrationAwareDriverAdapterFactory): Promise<Engine> {
   const { SchemaEngine } = await loadBindings()
   const datamodel = await readFile(schemaPath, 'utf8')

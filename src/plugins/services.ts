@@ -15,7 +15,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
   app.addHook('onClose', async () => { await passwords.close() })
   // Security events: one structured line each, who/what/where, never a secret.
   const security = app.log.child({ security: true })
-  const accounts = createAccounts({ prisma: app.prisma, hasher: passwords })
+  const accounts = createAccounts({ prisma: app.prisma, query: app.db.query, hasher: passwords })
   const refreshTokens = createRefreshTokens({
     prisma: app.prisma,
     query: app.db.query,

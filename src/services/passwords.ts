@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 
@@ -39,7 +40,8 @@ function prehash (password: string): string {
 export function createPasswordHasher (opts: { cost: number, workers?: number }) {
   const threads = opts.workers !== undefined && opts.workers > 0 ? opts.workers : Math.max(1, availableParallelism() - 1)
   const pool = new Piscina({
-    filename: fileURLToPath(new URL('./password-worker.ts', import.meta.url)),
+    // This file's sibling, as source (.ts) or as built (.js).
+    filename: fileURLToPath(new URL(`./password-worker${extname(import.meta.url)}`, import.meta.url)),
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: Infinity

@@ -76,6 +76,19 @@ const FIND_AND_ROTATE: Statement = {
          SELECT found.*, (SELECT "expiresAt" FROM successor) AS "nextExpiresAt" FROM found`
 }
 
+// Login: the session and its first token in one statement (atomic on its
+// own, no transaction round trips), straight to the driver.
+const OPEN: Statement = {
+  name: 'session_open_v1',
+  text: `WITH opened AS (
+           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip)
+           VALUES ($1::uuid, $2::uuid, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar)
+           RETURNING id
+         )
+         INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")
+         SELECT $7::uuid, id, $8::varchar, $9::timestamptz, $3::timestamptz FROM opened`
+}
+
 export function hashToken (raw: string): string {
   return createHash('sha256').update(raw).digest('base64url')
 }
@@ -108,16 +121,7 @@ export function createRefreshTokens (deps: {
     const sessionId = randomUUID()
     const sessionExpiresAt = new Date(now + deps.sessionMaxLifetime * 1000)
     const expiresAt = expiryFor(sessionExpiresAt, now)
-    await prisma.session.create({
-      data: {
-        id: sessionId,
-        userId: user.id,
-        expiresAt: sessionExpiresAt,
-        userAgent: meta.userAgent?.slice(0, 512),
-        ip: meta.ip?.slice(0, 64),
-        tokens: { create: { id: randomUUID(), tokenHash: hashToken(raw), expiresAt } }
-      }
-    })
+    await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt])
     return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user }
   }
 

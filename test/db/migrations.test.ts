@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { openSchemaEngine, pendingSchemaChange } from '../../src/db/schema-engine.ts'
-import { openPGlite, openPostgres } from '../../src/db/database.ts'
-import { postgresForSuite } from '../helpers/servers.ts'
+import { openPGlite, openPostgres, PGLITE_SHARED_BUFFERS } from '../../src/db/database.ts'
+import { freePort, postgresForSuite } from '../helpers/servers.ts'
 
 t.test('the committed migrations match schema.prisma (no drift)', async (t) => {
   const pglite = new PGlite()
@@ -29,6 +29,8 @@ t.test('PGlite: migrations apply once and data survives a reopen', async (t) => 
   t.same(await again.migrate(), [])
   t.equal((await again.prisma.user.findUnique({ where: { usernameKey: 'keep' } }))?.username, 'Keep')
   t.same((await again.prisma.role.findMany({ orderBy: { name: 'asc' } })).map((r) => r.name), ['admin', 'user'], 'roles are seeded')
+  // The memory setting holds on a created and on a reopened data folder.
+  t.same(await again.prisma.$queryRawUnsafe('SHOW shared_buffers'), [{ shared_buffers: PGLITE_SHARED_BUFFERS }], `shared_buffers ${PGLITE_SHARED_BUFFERS}, not PostgreSQL's 128MB`)
   await again.close()
 })
 
@@ -42,4 +44,31 @@ t.test('PostgreSQL: three instances starting at once migrate exactly once', asyn
   t.equal(Number(rows[0].n), 1, 'recorded once in _prisma_migrations')
   t.same((await dbs[1].prisma.role.findMany({ orderBy: { name: 'asc' } })).map((r) => r.name), ['admin', 'user'])
   await Promise.all(dbs.map((d) => d.close()))
+})
+
+t.test('PostgreSQL: the schema engine runs in a child process, and its failure is a clear error', async (t) => {
+  // Run alone: the other tests here load the engine in this process on purpose.
+  const { spawnSync } = await import('node:child_process')
+  const pg = await postgresForSuite()
+  t.teardown(pg.drop)
+  const script = `
+    import { openPostgres } from './src/db/database.ts'
+    import { schemaEngineLoaded } from './src/db/schema-engine.ts'
+    const db = await openPostgres(process.env.URL)
+    const applied = await db.migrate()
+    const roles = (await db.prisma.role.findMany({ orderBy: { name: 'asc' } })).map((r) => r.name)
+    console.log(JSON.stringify({ applied: applied.length, roles, loaded: schemaEngineLoaded() }))
+    await db.close()
+    const down = await openPostgres('postgresql://nobody@127.0.0.1:' + process.env.DEAD_PORT + '/none')
+    const err = await down.migrate().then(() => null, (e) => e.message)
+    console.log(JSON.stringify({ err }))
+    await down.close()
+  `
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: pg.url, DEAD_PORT: String(await freePort()) }, encoding: 'utf8', timeout: 60_000 })
+  t.equal(run.status, 0, run.stderr.slice(-800))
+  const [first, second] = run.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  t.equal(first.applied, 1, 'the migration was applied')
+  t.same(first.roles, ['admin', 'user'], 'and its seed is there')
+  t.equal(first.loaded, false, 'the service process never loaded the schema engine')
+  t.match(second.err, /ECONNREFUSED|connect/, 'an unreachable database: migrate() rejects with the cause, it does not hang')
 })
