@@ -59,7 +59,7 @@ export async function openPostgres (url: string): Promise<Database> {
     async query<Row> (statement: Statement, values: unknown[]) {
       return (await pool.query({ name: statement.name, text: statement.text, values })).rows as Row[]
     },
-    migrate: () => migrateInWorker({ url, lockKey: MIGRATION_LOCK_KEY }),
+    migrate: () => migrateInChildProcess({ url, lockKey: MIGRATION_LOCK_KEY }),
     async ping () { await pool.query('SELECT 1') },
     async close () {
       await prisma.$disconnect()
@@ -72,7 +72,7 @@ export async function openPostgres (url: string): Promise<Database> {
 // is this file's sibling, as source (.ts) or as built (.js). It needs none
 // of this process's Node flags, and must not get them: under node -e they
 // hold the inline script, which the child would run instead of its own.
-function migrateInWorker (job: MigrateJob): Promise<string[]> {
+function migrateInChildProcess (job: MigrateJob): Promise<string[]> {
   const child = fork(new URL(`./migrate-worker${extname(import.meta.url)}`, import.meta.url), { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   child.send(job)
   return new Promise((resolve, reject) => {

@@ -12,6 +12,9 @@ export interface AccountUser { id: string, username: string, roles: string[], di
 
 export const userWithRoles = { roles: { select: { roleName: true }, orderBy: { roleName: 'asc' as const } } }
 
+/** The same roles in SQL, for the statements sent straight to the driver: the user's row is `u`. */
+export const ROLES_OF_U = 'COALESCE((SELECT array_agg(r."roleName"::text ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), \'{}\'::text[])'
+
 export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokensValidAfter: Date | null, roles: Array<{ roleName: string }> }): AccountUser {
   return { id: u.id, username: u.username, disabled: u.disabled, tokensValidAfter: u.tokensValidAfter, roles: u.roles.map((r) => r.roleName) }
 }
@@ -35,8 +38,7 @@ export function isUniqueViolation (err: unknown): boolean {
 // main-thread time on PGlite (bench/profile.ts login).
 const FIND_FOR_LOGIN: Statement = {
   name: 'login_lookup_v1',
-  text: `SELECT u.id, u.username, u.disabled, u."tokensValidAfter", u."passwordHash",
-                COALESCE((SELECT array_agg(r."roleName"::text ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), '{}'::text[]) AS roles
+  text: `SELECT u.id, u.username, u.disabled, u."tokensValidAfter", u."passwordHash", ${ROLES_OF_U} AS roles
            FROM "User" u
           WHERE u."usernameKey" = $1`
 }
@@ -74,9 +76,10 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
       await hasher.verifyNothing(password)
       throw new InvalidCredentialsError()
     }
-    const ok = await hasher.verify(password, user.passwordHash)
-    if (!ok || user.disabled) throw new InvalidCredentialsError()
-    return { id: user.id, username: user.username, disabled: user.disabled, tokensValidAfter: user.tokensValidAfter, roles: user.roles }
+    const { passwordHash, ...account } = user
+    const ok = await hasher.verify(password, passwordHash)
+    if (!ok || account.disabled) throw new InvalidCredentialsError()
+    return account
   }
 
   /** ADMIN_USERNAME / ADMIN_PASSWORD: that admin exists after start-up. */

@@ -12,7 +12,7 @@ import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timin
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
-import { isUniqueViolation, type AccountUser } from './accounts.ts'
+import { isUniqueViolation, ROLES_OF_U, type AccountUser } from './accounts.ts'
 import type { RevocationList } from './revocation-list.ts'
 
 export interface SessionMeta { userAgent?: string, ip?: string }
@@ -42,7 +42,7 @@ const MAX_CHAIN_WALK = 32
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                      s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
                      u.id AS "userId", u.username, u.disabled, u."tokensValidAfter",
-                     COALESCE((SELECT array_agg(r."roleName"::text ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), '{}'::text[]) AS roles
+                     ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
                 JOIN "Session" s ON s.id = t."sessionId"
                 JOIN "User" u ON u.id = s."userId"
