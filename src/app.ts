@@ -97,7 +97,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // The browsable page loads its own scripts: the API-wide CSP is relaxed for it alone.
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
-  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, accessTtl: config.accessTokenTtl })
+  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix })
   await fastify.register(tokensPlugin, { key, issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl })
   await fastify.register(servicesPlugin, { config, key })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })

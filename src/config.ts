@@ -1,6 +1,8 @@
-// The one environment schema: names and defaults of shared/API.md. A bad value
+// The one environment schema: names and defaults of docs/api.md. A bad value
 // stops start-up with a sentence that names the variable.
+import { isIP } from 'node:net'
 import { resolve } from 'node:path'
+import { MAX_ACCESS_TOKEN_TTL } from './services/revocation-list.ts'
 
 export interface Config {
   nodeEnv: string
@@ -22,7 +24,8 @@ export interface Config {
   refreshCookieName: string
   corsOrigins: string[]
   rateLimit: boolean
-  trustProxy: boolean | string
+  /** false, true (development only), a hop count, or the proxies' addresses and CIDRs. */
+  trustProxy: boolean | number | string[]
   adminUsername: string | undefined
   adminPassword: string | undefined
   bcryptCost: number
@@ -31,6 +34,8 @@ export interface Config {
   logLevel: string
   bodyLimit: number
   requestTimeout: number
+  /** Seconds between prunes of expired tokens and old sessions (0: never). */
+  pruneInterval: number
 }
 
 export class ConfigError extends Error {}
@@ -63,6 +68,43 @@ function url (env: Env, name: string, schemes: string[]): string | undefined {
   return raw
 }
 
+function nonEmpty (env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined) return fallback
+  // An empty pin would switch the check off: a token with no iss/aud would pass.
+  if (raw.trim() === '') throw new ConfigError(`${name} must not be empty: it is pinned in every token (unset it for the default "${fallback}")`)
+  return raw
+}
+
+/** A proxy's address or CIDR range, IPv4 or IPv6. */
+function isAddressOrCidr (value: string): boolean {
+  const [addr, bits, ...rest] = value.split('/')
+  const version = isIP(addr)
+  if (version === 0 || rest.length > 0) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
+}
+
+function trustProxy (env: Env): Config['trustProxy'] {
+  const raw = (env.TRUST_PROXY ?? '').trim()
+  const lower = raw.toLowerCase()
+  if (lower === '' || lower === 'false') return false
+  if (lower === 'true') {
+    if ((env.NODE_ENV ?? '') === 'production') {
+      throw new ConfigError('TRUST_PROXY=true trusts an X-Forwarded-For that any client can write (every request a new rate-limit bucket): in production name your proxies\' addresses or CIDRs (TRUST_PROXY=10.0.0.0/8), or the number of proxies in front (TRUST_PROXY=1)')
+    }
+    return true
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw)
+    if (hops < 1 || hops > 10) throw new ConfigError(`TRUST_PROXY as a hop count must be from 1 to 10, got "${raw}"`)
+    return hops
+  }
+  const list = raw.split(',').map((a) => a.trim()).filter(Boolean)
+  const bad = list.find((a) => !isAddressOrCidr(a))
+  if (bad !== undefined) throw new ConfigError(`TRUST_PROXY must be false, a hop count, or proxy addresses and CIDRs separated by commas (10.0.0.1,fd00::/8), got "${bad}"`)
+  return list
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const sameSite = (env.COOKIE_SAMESITE ?? 'Strict').toLowerCase()
   if (!['strict', 'lax', 'none'].includes(sameSite)) {
@@ -80,8 +122,8 @@ export function loadConfig (env: Env = process.env): Config {
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
     throw new ConfigError('JWT_SECRET must be at least 32 bytes (RFC 7518: a key as long as the HS256 hash)')
   }
-  const trustProxy = env.TRUST_PROXY ?? ''
-  const accessTokenTtl = int(env, 'ACCESS_TOKEN_TTL', 900, 1, 86400)
+  // The upper bound is what revocations are kept for (services/revocation-list.ts).
+  const accessTokenTtl = int(env, 'ACCESS_TOKEN_TTL', 900, 1, MAX_ACCESS_TOKEN_TTL)
   const refreshTokenTtl = int(env, 'REFRESH_TOKEN_TTL', 1209600, 60, 31536000)
   const config: Config = {
     nodeEnv: env.NODE_ENV ?? 'development',
@@ -92,8 +134,8 @@ export function loadConfig (env: Env = process.env): Config {
     dataDir: resolve(env.DATA_DIR ?? './.data'),
     jwtSecret,
     jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY,
-    jwtIssuer: env.JWT_ISSUER ?? 'auth-service',
-    jwtAudience: env.JWT_AUDIENCE ?? 'auth-service',
+    jwtIssuer: nonEmpty(env, 'JWT_ISSUER', 'auth-service'),
+    jwtAudience: nonEmpty(env, 'JWT_AUDIENCE', 'auth-service'),
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace: int(env, 'REFRESH_REUSE_GRACE', 10, 0, 300),
@@ -103,7 +145,7 @@ export function loadConfig (env: Env = process.env): Config {
     refreshCookieName: cookieName,
     corsOrigins,
     rateLimit: bool(env, 'RATE_LIMIT', true, 'on', 'off'),
-    trustProxy: trustProxy === '' || trustProxy === 'false' ? false : trustProxy === 'true' ? true : trustProxy,
+    trustProxy: trustProxy(env),
     adminUsername: env.ADMIN_USERNAME || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15),
@@ -111,7 +153,8 @@ export function loadConfig (env: Env = process.env): Config {
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     logLevel: env.LOG_LEVEL ?? 'info',
     bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576),
-    requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600)
+    requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600),
+    pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)

@@ -3,6 +3,10 @@ import type { Server } from 'node:http'
 import type { FastifyHttpOptions, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
+function trustHops (hops: number) {
+  return function trustNearest (_address: string, hop: number): boolean { return hop < hops }
+}
+
 export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyHttpOptions<Server> {
   return {
     logger: {
@@ -16,7 +20,9 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
         censor: '[redacted]'
       }
     },
-    trustProxy: config.trustProxy,
+    // A hop count trusts that many proxies nearest the service (Fastify's own
+    // number form trusts none); addresses and CIDRs are the stricter choice.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: config.bodyLimit,
     // Bounded header and connection times: slow clients cannot hold sockets.
     requestTimeout: config.requestTimeout * 1000,

@@ -1,24 +1,44 @@
 // Starts the service: logger, timeouts, listen, graceful shutdown. Nothing else.
+// Whatever stops start-up ends the process with one sentence and exit code 1.
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
-import { loadConfig, ConfigError } from './config.ts'
-import { openDatabase } from './db/database.ts'
+import { loadConfig, ConfigError, type Config } from './config.ts'
+import { openDatabase, type Database } from './db/database.ts'
+import { DataDirInUseError } from './db/data-dir-lock.ts'
+import { BootstrapAdminError } from './services/accounts.ts'
 import app from './app.ts'
 import { serverOptions } from './server-options.ts'
 
-let config
+function fail (sentence: string): never {
+  console.error(sentence)
+  process.exit(1)
+}
+
+/** One sentence for an operator: what stopped start-up, never a stack trace. */
+function startupError (err: unknown, config: Config): string {
+  if (err instanceof ConfigError) return `configuration error: ${err.message}`
+  if (err instanceof DataDirInUseError || err instanceof BootstrapAdminError) return `cannot start: ${err.message}`
+  const message = (err as { message?: string }).message ?? String(err)
+  const where = config.databaseUrl !== undefined ? 'the database at DATABASE_URL' : `the embedded database under DATA_DIR (${config.dataDir})`
+  return `cannot start: ${where} could not be opened or migrated: ${message.split('\n')[0]}`
+}
+
+let config: Config
 try {
   config = loadConfig()
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`configuration error: ${err.message}`)
-    process.exit(1)
-  }
+  if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
   throw err
 }
 
+let db: Database
+try {
+  db = await openDatabase(config, `auth service on ${config.host}:${config.port}`)
+} catch (err) {
+  fail(startupError(err, config))
+}
+
 const server = Fastify(serverOptions(config))
-const db = await openDatabase(config)
 server.register(app, { config, db })
 
 closeWithGrace({ delay: 10_000 }, async function shutdown ({ signal, err }) {
@@ -31,7 +51,7 @@ try {
   await server.listen({ port: config.port, host: config.host })
   server.log.info({ database: db.kind, revocations: config.redisUrl !== undefined ? 'redis' : 'in-process' }, 'auth service ready')
 } catch (err) {
-  server.log.error({ err }, 'start-up failed')
   await server.close().catch(() => {})
-  process.exit(1)
+  await db.close().catch(() => {})
+  fail(startupError(err, config))
 }

@@ -3,7 +3,9 @@
 // (DATABASE_URL, or the embedded one under DATA_DIR) and, with REDIS_URL,
 // tells running instances of every revocation at once.
 import { createInterface } from 'node:readline/promises'
-import { loadConfig } from '../config.ts'
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { loadConfig, ConfigError } from '../config.ts'
 import { openDatabase } from '../db/database.ts'
 import { createPasswordHasher } from '../services/passwords.ts'
 import { createAccounts } from '../services/accounts.ts'
@@ -25,8 +27,9 @@ const HELP = `usage: npm run admin -- <command>
 
 Environment: DATABASE_URL (or DATA_DIR for the embedded database), REDIS_URL
 (so that running instances hear of revocations at once), BCRYPT_COST.
-Without REDIS_URL a running service on the embedded defaults learns of a
-revocation at its next start; stop it first, or use the admin API.`
+The embedded database takes one process at a time: while a service runs on
+it, this refuses and names that process (use the admin API instead).
+Every change is also written to stderr as a JSON security event.`
 
 async function readPassword (): Promise<string> {
   if (process.env.AUTH_CLI_PASSWORD) return process.env.AUTH_CLI_PASSWORD
@@ -48,24 +51,34 @@ export async function main (argv: string[]): Promise<number> {
     console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
     return 2
   }
-  const config = loadConfig()
-  const db = await openDatabase(config)
-  await db.migrate()
+  let config
+  let db
+  try {
+    config = loadConfig()
+    db = await openDatabase(config, `admin CLI: ${command} ${args[0]}`)
+    await db.migrate()
+  } catch (err) {
+    await db?.close().catch(() => {})
+    console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : `error: ${(err as Error).message.split('\n')[0]}`)
+    return 1
+  }
   const revocations = createRevocationList({
     backend: config.redisUrl !== undefined ? createRedisBackend(config.redisUrl) : createMemoryBackend(),
-    loadDurable: async () => []
+    loadDurable: async () => [],
+    pollIntervalMs: 0
   })
   await revocations.start()
   const hasher = createPasswordHasher({ cost: config.bcryptCost, workers: 1 })
   try {
     if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL) is not reachable')
-    const userRevocation = createUserRevocation({ prisma: db.prisma, revocations, accessTtl: config.accessTokenTtl })
+    const userRevocation = createUserRevocation({ prisma: db.prisma, revocations })
     const admin = createUserAdmin({ prisma: db.prisma, userRevocation })
     const accounts = createAccounts({ prisma: db.prisma, query: db.query, hasher })
     const username = args[0]
     switch (command) {
       case 'create-user': {
         const user = await accounts.register(username, await readPassword(), args.includes('--admin') ? ['user', 'admin'] : ['user'])
+        securityEvent('user_created', user.id, { username: user.username, roles: user.roles })
         console.log(`created ${user.username} (${user.id}) with roles ${user.roles.join(', ')}`)
         break
       }
@@ -76,18 +89,25 @@ export async function main (argv: string[]): Promise<number> {
         const user = await admin.byUsername(username)
         const roles = command === 'grant' ? [...user.roles, role] : user.roles.filter((r) => r !== role)
         const updated = await admin.setRoles(user.id, roles)
+        securityEvent('roles_changed', updated.id, { roles: updated.roles })
         console.log(`${updated.username} now has roles ${updated.roles.join(', ') || '(none)'}`)
         break
       }
-      case 'logout':
-        await admin.endSessions((await admin.byUsername(username)).id)
+      case 'logout': {
+        const { id } = await admin.byUsername(username)
+        await admin.endSessions(id)
+        securityEvent('user_logged_out', id)
         console.log(`ended every session of ${username}`)
         break
+      }
       case 'disable':
-      case 'enable':
-        await admin.setDisabled((await admin.byUsername(username)).id, command === 'disable')
+      case 'enable': {
+        const { id } = await admin.byUsername(username)
+        await admin.setDisabled(id, command === 'disable')
+        securityEvent(command === 'disable' ? 'user_disabled' : 'user_enabled', id)
         console.log(`${username} ${command}d`)
         break
+      }
     }
     return 0
   } catch (err) {
@@ -101,6 +121,13 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** A JSON security event on stderr, as the API logs one (who, what, never a secret). */
+function securityEvent (event: string, target: string, extra: object = {}): void {
+  console.error(JSON.stringify({ level: 30, time: Date.now(), security: true, event, actor: 'cli', operator: process.env.USER ?? null, target, ...extra, msg: `admin CLI: ${event}` }))
+}
+
+// Run as a program, whatever the path looks like (spaces, symlinks); not when imported by the tests.
+const invoked = process.argv[1] !== undefined ? pathToFileURL(realpathSync(process.argv[1])).href : ''
+if (import.meta.url === invoked) {
   process.exitCode = await main(process.argv.slice(2))
 }

@@ -8,6 +8,7 @@ import type { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { openSchemaEngine, readMigrations, noFilters } from './schema-engine.ts'
 import type { MigrateJob, MigrateResult } from './migrate-worker.ts'
+import { lockDataDir } from './data-dir-lock.ts'
 
 export interface Database {
   kind: 'postgresql' | 'pglite'
@@ -88,7 +89,8 @@ function migrateInChildProcess (job: MigrateJob): Promise<string[]> {
 
 export const PGLITE_SHARED_BUFFERS = '16MB'
 
-export async function openPGlite (dataDir: string | undefined): Promise<Database> {
+/** `holder` says what this process is, for the sentence another process gets while this one holds `dataDir`. */
+export async function openPGlite (dataDir: string | undefined, holder = `process ${process.argv.slice(1).join(' ')}`): Promise<Database> {
   const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')])
   // PostgreSQL's default 128 MB of shared buffers is memory this process
   // would hold (PGlite's PostgreSQL is WebAssembly in the same process); one
@@ -96,13 +98,20 @@ export async function openPGlite (dataDir: string | undefined): Promise<Database
   // kernel's page cache. ~120 MB less RSS (README, Performance).
   const options = { postgresqlconf: [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] }
   let pglite: PGlite
+  let lock: { release: () => void } | undefined
   if (dataDir === undefined) {
     pglite = new PGlite(options)
   } else {
     await mkdir(dataDir, { recursive: true })
+    lock = lockDataDir(dataDir, holder)
     pglite = new PGlite(join(dataDir, 'pgdata'), options)
   }
-  await pglite.waitReady
+  try {
+    await pglite.waitReady
+  } catch (err) {
+    lock?.release()
+    throw err
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   return {
     kind: 'pglite',
@@ -123,10 +132,11 @@ export async function openPGlite (dataDir: string | undefined): Promise<Database
     async close () {
       await prisma.$disconnect()
       await pglite.close()
+      lock?.release()
     }
   }
 }
 
-export function openDatabase (config: { databaseUrl?: string, dataDir: string }): Promise<Database> {
-  return config.databaseUrl !== undefined ? openPostgres(config.databaseUrl) : openPGlite(config.dataDir)
+export function openDatabase (config: { databaseUrl?: string, dataDir: string }, holder?: string): Promise<Database> {
+  return config.databaseUrl !== undefined ? openPostgres(config.databaseUrl) : openPGlite(config.dataDir, holder)
 }

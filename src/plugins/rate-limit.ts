@@ -1,21 +1,49 @@
-// Abuse limits (@fastify/rate-limit), in Redis when REDIS_URL is set so every
-// instance shares them, in process otherwise. Login is limited per account and
-// per client address: a brute force on one account stops without locking
-// anyone else out. RATE_LIMIT=off turns every limit off.
+// Abuse limits, only on the routes that have one: in Redis when REDIS_URL is
+// set so every instance shares them, in process otherwise and while Redis is
+// unreachable. RATE_LIMIT=off turns every limit off.
+//
+// Login failures are counted per account *and* address: a guesser is stopped
+// on the addresses it guesses from, and cannot lock the user out from theirs.
+// An account-wide ceiling on consecutive failures (NIST SP 800-63B 5.2.2)
+// holds against a guesser with many addresses, and still lets the user in
+// from an address they signed in from before.
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
+import { addressKey, createLimiter } from '../services/limiter.ts'
 
 type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+const MINUTE = 60_000
+export const LOGIN_LIMITS = {
+  perAddress: { max: 30, windowMs: MINUTE },
+  failuresPerAccountAndAddress: { max: 10, windowMs: 15 * MINUTE },
+  failuresPerAccount: { max: 100, windowMs: 15 * MINUTE },
+  knownAddressMs: 30 * 24 * 60 * MINUTE
+}
+
+function tooMany (reply: FastifyReply, ttlMs: number): Error {
+  reply.header('retry-after', String(Math.max(1, Math.ceil(ttlMs / 1000))))
+  return new TooManyRequestsError()
+}
+
+export interface LoginThrottle {
+  /** Throws 429 when this account may not be tried from this address now. */
+  check: (username: string, request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  failed: (username: string, request: FastifyRequest) => Promise<void>
+  succeeded: (username: string, request: FastifyRequest) => Promise<void>
+}
+
 const off: Guard = async () => {}
+const noThrottle: LoginThrottle = { check: async () => {}, failed: async () => {}, succeeded: async () => {} }
 
 export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string }) {
   const { config } = opts
   if (!config.rateLimit) {
-    app.decorate('limits', { login: [off], register: [off], refresh: [off] })
+    app.decorate('limits', { login: off, register: off, refresh: off })
+    app.decorate('loginThrottle', noThrottle)
     return
   }
   let redis: Redis | undefined
@@ -24,48 +52,52 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     redis.on('error', () => {})
     app.addHook('onClose', async () => { redis?.disconnect() })
   }
-  await app.register(rateLimit, {
-    global: true,
-    max: 1000,
-    timeWindow: '1 minute',
-    redis,
-    nameSpace: `${opts.redisPrefix ?? 'auth:'}rl:`,
-    // While Redis is down the limits lapse; the revocation checks still fail closed.
-    skipOnError: true,
-    errorResponseBuilder: (_req, ctx) => {
-      const err = new TooManyRequestsError()
-      ;(err as unknown as { retryAfter: number }).retryAfter = Math.ceil(ctx.ttl / 1000)
-      return err
-    }
-  })
+  const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`)
 
-  function guard (options: { max: number, timeWindow: string, key: (r: FastifyRequest) => string | undefined }): Guard {
-    const check = app.createRateLimit({ max: options.max, timeWindow: options.timeWindow, keyGenerator: (r) => options.key(r) ?? '' })
+  function perAddress (name: string, max: number, windowMs: number): Guard {
     return async function limitGuard (request, reply) {
-      if (options.key(request) === undefined) return
-      const result = await check(request)
-      if (!result.isAllowed && result.isExceeded) {
-        reply.header('retry-after', String(result.ttlInSeconds))
-        throw new TooManyRequestsError()
-      }
+      const { current, ttl } = await limiter.hit(`${name}:${addressKey(request.ip)}`, windowMs)
+      if (current > max) throw tooMany(reply, ttl)
     }
   }
-  const username = (r: FastifyRequest) => {
-    const u = (r.body as { username?: unknown } | undefined)?.username
-    return typeof u === 'string' ? 'acct:' + u.toLowerCase().slice(0, 64) : undefined
+
+  const L = LOGIN_LIMITS
+  const account = (username: string) => username.toLowerCase().slice(0, 64)
+  const keys = (username: string, request: FastifyRequest) => {
+    const acct = account(username)
+    const addr = addressKey(request.ip)
+    return { pair: `login-fail:${acct}:${addr}`, acct: `login-fail:${acct}`, known: `login-known:${acct}:${addr}` }
   }
+  const loginThrottle: LoginThrottle = {
+    async check (username, request, reply) {
+      const k = keys(username, request)
+      const pair = await limiter.peek(k.pair, L.failuresPerAccountAndAddress.windowMs)
+      if (pair.current >= L.failuresPerAccountAndAddress.max) throw tooMany(reply, pair.ttl)
+      const acct = await limiter.peek(k.acct, L.failuresPerAccount.windowMs)
+      if (acct.current >= L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) throw tooMany(reply, acct.ttl)
+    },
+    async failed (username, request) {
+      const k = keys(username, request)
+      await Promise.all([limiter.hit(k.pair, L.failuresPerAccountAndAddress.windowMs), limiter.hit(k.acct, L.failuresPerAccount.windowMs)])
+    },
+    async succeeded (username, request) {
+      const k = keys(username, request)
+      // "Consecutive" failures: a success starts the count again.
+      await Promise.all([limiter.reset(k.pair), limiter.reset(k.acct), limiter.hit(k.known, L.knownAddressMs)])
+    }
+  }
+
   app.decorate('limits', {
-    login: [
-      guard({ max: 30, timeWindow: '1 minute', key: (r) => 'login-ip:' + r.ip }),
-      guard({ max: 10, timeWindow: '15 minutes', key: username })
-    ],
-    register: [guard({ max: 20, timeWindow: '1 minute', key: (r) => 'register-ip:' + r.ip })],
-    refresh: [guard({ max: 60, timeWindow: '1 minute', key: (r) => 'refresh-ip:' + r.ip })]
+    login: perAddress('login-ip', L.perAddress.max, L.perAddress.windowMs),
+    register: perAddress('register-ip', 20, MINUTE),
+    refresh: perAddress('refresh-ip', 60, MINUTE)
   })
+  app.decorate('loginThrottle', loginThrottle)
 }, { name: 'rate-limit' })
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { login: Guard[], register: Guard[], refresh: Guard[] }
+    limits: { login: Guard, register: Guard, refresh: Guard }
+    loginThrottle: LoginThrottle
   }
 }

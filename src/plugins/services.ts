@@ -1,10 +1,14 @@
-// Wires the plain services (no Fastify inside them) to the instance, and
-// ensures the bootstrap admin. Decorates `passwords`, `accounts`, `refreshTokens`, `security`.
+// Wires the plain services (no Fastify inside them) to the instance, ensures
+// the bootstrap admin and prunes on a timer. Decorates `passwords`,
+// `accounts`, `sessions`, `rotation`, `csrf`, `userRevocation`, `userAdmin`, `security`.
 import fp from 'fastify-plugin'
+import { createSecretKey } from 'node:crypto'
 import type { Config } from '../config.ts'
 import { createPasswordHasher, type PasswordHasher } from '../services/passwords.ts'
 import { createAccounts, type Accounts } from '../services/accounts.ts'
-import { createRefreshTokens, type RefreshTokens } from '../services/refresh-tokens.ts'
+import { createSessions, type Sessions } from '../services/sessions.ts'
+import { createRotation, type RefreshRotation } from '../services/rotation.ts'
+import { createCsrf, type Csrf } from '../services/csrf.ts'
 import { createUserRevocation, type UserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin, type UserAdmin } from '../services/user-admin.ts'
 import { loadHmacSecret, type SigningKey } from '../services/keys.ts'
@@ -16,24 +20,44 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
   // Security events: one structured line each, who/what/where, never a secret.
   const security = app.log.child({ security: true })
   const accounts = createAccounts({ prisma: app.prisma, query: app.db.query, hasher: passwords })
-  const refreshTokens = createRefreshTokens({
+  const hmacKey = createSecretKey(loadHmacSecret(opts.key)) // imported once, not on every HMAC
+  const sessions = createSessions({
     prisma: app.prisma,
     query: app.db.query,
     revocations: app.revocations,
-    hmacKey: loadHmacSecret(opts.key),
     refreshTtl: config.refreshTokenTtl,
     sessionMaxLifetime: config.sessionMaxLifetime,
+    reread: accounts.reread
+  })
+  const rotation = createRotation({
+    prisma: app.prisma,
+    query: app.db.query,
+    sessions,
+    hmacKey,
+    refreshTtl: config.refreshTokenTtl,
     reuseGrace: config.refreshReuseGrace,
-    accessTtl: config.accessTokenTtl,
     onReuse: (info) => security.warn({ event: 'refresh_token_reused', ...info }, 'refresh token reused after the grace window: session revoked')
   })
-  const userRevocation = createUserRevocation({ prisma: app.prisma, revocations: app.revocations, accessTtl: config.accessTokenTtl })
+  const userRevocation = createUserRevocation({ prisma: app.prisma, revocations: app.revocations })
   app.decorate('passwords', passwords)
   app.decorate('accounts', accounts)
-  app.decorate('refreshTokens', refreshTokens)
+  app.decorate('sessions', sessions)
+  app.decorate('rotation', rotation)
+  app.decorate('csrf', createCsrf(hmacKey))
   app.decorate('userRevocation', userRevocation)
   app.decorate('userAdmin', createUserAdmin({ prisma: app.prisma, userRevocation }))
   app.decorate('security', security)
+
+  if (config.pruneInterval > 0) {
+    const pruner = setInterval(() => {
+      sessions.prune().then(
+        (pruned) => { if (pruned.tokens + pruned.sessions > 0) app.log.info({ pruned }, 'pruned expired refresh tokens and old sessions') },
+        (err) => app.log.warn({ err: { message: err.message } }, 'pruning failed; retried at the next interval')
+      )
+    }, config.pruneInterval * 1000)
+    pruner.unref()
+    app.addHook('onClose', async () => { clearInterval(pruner) })
+  }
 
   await passwords.warm()
   if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
@@ -46,7 +70,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     passwords: PasswordHasher
     accounts: Accounts
-    refreshTokens: RefreshTokens
+    sessions: Sessions
+    rotation: RefreshRotation
+    csrf: Csrf
     userRevocation: UserRevocation
     userAdmin: UserAdmin
     security: import('fastify').FastifyBaseLogger

@@ -19,9 +19,11 @@ export interface AccessClaims {
   exp: number
   roles: string[]
   preferred_username: string
+  /** The user's token version when it was issued (services/user-revocation.ts); absent from older tokens. */
+  ver?: number
 }
 
-export interface TokenUser { id: string, username: string, roles: string[] }
+export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
 const AT_TYP = 'at+jwt'
 const VERIFIED_CACHE_SIZE = 10_000
@@ -32,7 +34,8 @@ function isClaims (p: any): p is AccessClaims {
   return p !== null && typeof p === 'object' &&
     typeof p.sub === 'string' && typeof p.sid === 'string' && typeof p.jti === 'string' &&
     typeof p.iat === 'number' && typeof p.exp === 'number' && typeof p.preferred_username === 'string' &&
-    Array.isArray(p.roles) && p.roles.every((r: unknown) => typeof r === 'string')
+    Array.isArray(p.roles) && p.roles.every((r: unknown) => typeof r === 'string') &&
+    (p.ver === undefined || Number.isSafeInteger(p.ver))
 }
 
 export default fp(async function tokensPlugin (app, opts: { key: SigningKey, issuer: string, audience: string, ttl: number }) {
@@ -49,13 +52,10 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
     } as any
   })
 
-  function issue (user: TokenUser, sid: string, notBefore?: number): { token: string, expiresIn: number } {
-    const now = Math.floor(Date.now() / 1000)
-    // A token is never issued with an iat before a cut-off it would fall under
-    // (the cut-off is rounded up to a whole second).
-    const iat = Math.max(now, notBefore ?? 0)
-    const token = app.jwt.sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, iat })
-    return { token, expiresIn: iat + ttl - now }
+  /** `user` as read in the same statement as its version: the token carries one consistent state. */
+  function issue (user: TokenUser, sid: string): { token: string, expiresIn: number } {
+    const token = app.jwt.sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion })
+    return { token, expiresIn: ttl }
   }
 
   const verified = new VerifiedTokens<AccessClaims>(VERIFIED_CACHE_SIZE)
@@ -108,7 +108,7 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) =
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: {
-      issue: (user: TokenUser, sid: string, notBefore?: number) => { token: string, expiresIn: number }
+      issue: (user: TokenUser, sid: string) => { token: string, expiresIn: number }
       verify: (header: string | undefined) => AccessClaims
       ttl: number
     }

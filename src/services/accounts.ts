@@ -3,20 +3,18 @@ import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { InvalidCredentialsError, PasswordTooCommonError, UsernameTakenError, ValidationError } from '../errors.ts'
+import { ROLES_OF_U, isUniqueViolation, userWithRoles } from '../db/sql.ts'
 import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from './passwords.ts'
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
 const usernameRe = new RegExp(USERNAME_PATTERN)
 
-export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokensValidAfter: Date | null }
+/** A user as the token path sees them: `tokenVersion` goes into every access token (claim `ver`). */
+export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokenVersion: number }
+export type CheckedUser = AccountUser & { passwordHash: string }
 
-export const userWithRoles = { roles: { select: { roleName: true }, orderBy: { roleName: 'asc' as const } } }
-
-/** The same roles in SQL, for the statements sent straight to the driver: the user's row is `u`. */
-export const ROLES_OF_U = 'COALESCE((SELECT array_agg(r."roleName"::text ORDER BY r."roleName") FROM "UserRole" r WHERE r."userId" = u.id), \'{}\'::text[])'
-
-export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokensValidAfter: Date | null, roles: Array<{ roleName: string }> }): AccountUser {
-  return { id: u.id, username: u.username, disabled: u.disabled, tokensValidAfter: u.tokensValidAfter, roles: u.roles.map((r) => r.roleName) }
+export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokenVersion: number, roles: Array<{ roleName: string }> }): AccountUser {
+  return { id: u.id, username: u.username, disabled: u.disabled, tokenVersion: u.tokenVersion, roles: u.roles.map((r) => r.roleName) }
 }
 
 export function checkPassword (password: string): void {
@@ -25,25 +23,12 @@ export function checkPassword (password: string): void {
   if (isCommonPassword(password)) throw new PasswordTooCommonError()
 }
 
-/** A unique-constraint violation, from a model query (P2002) or a raw one (P2010 carrying the driver's SQLSTATE 23505). */
-export function isUniqueViolation (err: unknown): boolean {
-  const e = err as { code?: string, meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | undefined
-  return e?.code === 'P2002' || // Prisma's query API
-    (e?.code === 'P2010' && e.meta?.driverAdapterError?.cause?.originalCode === '23505') || // Prisma's $queryRaw
-    e?.code === '23505' // the driver itself (Database.query), pg and PGlite alike
-}
-
 // The login's lookup: the user and its roles in one statement, straight to
 // the driver. Through Prisma it was two queries and most of a login's
 // main-thread time on PGlite (bench/profile.ts login).
-const FIND_FOR_LOGIN: Statement = {
-  name: 'login_lookup_v1',
-  text: `SELECT u.id, u.username, u.disabled, u."tokensValidAfter", u."passwordHash", ${ROLES_OF_U} AS roles
-           FROM "User" u
-          WHERE u."usernameKey" = $1`
-}
-
-interface LoginRow extends AccountUser { passwordHash: string }
+const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", ${ROLES_OF_U} AS roles`
+const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
+const FIND_BY_ID: Statement = { name: 'login_reread_v1', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
 
 export function createAccounts (deps: { prisma: PrismaClient, query: Database['query'], hasher: PasswordHasher }) {
   const { prisma, query, hasher } = deps
@@ -67,43 +52,62 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
     }
   }
 
-  /** Same error, and one full bcrypt comparison, for an unknown user, a wrong password and a disabled account. */
-  async function authenticate (username: string, password: string): Promise<AccountUser> {
+  /**
+   * Same error, and one full bcrypt comparison, for an unknown user, a wrong
+   * password and a disabled account. The user comes back with the hash that
+   * was checked, so that opening the session can tell if it changed since.
+   */
+  async function authenticate (username: string, password: string): Promise<CheckedUser> {
     const user = usernameRe.test(username)
-      ? (await query<LoginRow>(FIND_FOR_LOGIN, [username.toLowerCase()]))[0]
+      ? (await query<CheckedUser>(FIND_FOR_LOGIN, [username.toLowerCase()]))[0]
       : undefined
     if (user === undefined) {
       await hasher.verifyNothing(password)
       throw new InvalidCredentialsError()
     }
-    const { passwordHash, ...account } = user
-    const ok = await hasher.verify(password, passwordHash)
-    if (!ok || account.disabled) throw new InvalidCredentialsError()
-    return account
+    const ok = await hasher.verify(password, user.passwordHash)
+    if (!ok || user.disabled) throw new InvalidCredentialsError()
+    return user
   }
 
-  /** ADMIN_USERNAME / ADMIN_PASSWORD: that admin exists after start-up. */
-  async function ensureAdmin (username: string, password: string): Promise<'created' | 'ensured'> {
-    const existing = await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true } })
-    if (existing === null) {
-      // The operator's choice of password is not checked against the common list: only its length.
-      const n = passwordLength(password)
-      if (n < PASSWORD_MIN || n > PASSWORD_MAX) throw new ValidationError(`ADMIN_PASSWORD must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
-      try {
-        await prisma.user.create({
-          data: { id: randomUUID(), username, usernameKey: username.toLowerCase(), passwordHash: await hasher.hash(password), roles: { create: [{ roleName: 'user' }, { roleName: 'admin' }] } }
-        })
-        return 'created'
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err // another instance created it just now
-      }
+  /** The user as stored now, if a login checked against `checked` still stands (same password hash, enabled). */
+  async function reread (checked: CheckedUser): Promise<CheckedUser | undefined> {
+    const now = (await query<CheckedUser>(FIND_BY_ID, [checked.id]))[0]
+    return now !== undefined && !now.disabled && now.passwordHash === checked.passwordHash ? now : undefined
+  }
+
+  /**
+   * ADMIN_USERNAME / ADMIN_PASSWORD: creates that admin when no account has
+   * the name. Never promotes or changes an existing account: whoever
+   * registered the name first would otherwise become admin, with a password
+   * the operator does not know. A name held by a non-admin stops start-up.
+   */
+  async function ensureAdmin (username: string, password: string): Promise<'created' | 'exists'> {
+    const key = username.toLowerCase()
+    const existingAdmin = async (): Promise<'exists'> => {
+      const user = await prisma.user.findUnique({ where: { usernameKey: key }, include: userWithRoles })
+      if (user !== null && user.roles.some((r) => r.roleName === 'admin')) return 'exists'
+      throw new BootstrapAdminError(`ADMIN_USERNAME=${username}: an account of that name exists and is not an admin; it is never promoted at start-up. Choose another name, or grant the role on purpose (npm run admin -- grant ${username} admin)`)
     }
-    const user = await prisma.user.findUniqueOrThrow({ where: { usernameKey: username.toLowerCase() }, select: { id: true } })
-    await prisma.userRole.createMany({ data: [{ userId: user.id, roleName: 'admin' }, { userId: user.id, roleName: 'user' }], skipDuplicates: true })
-    return 'ensured'
+    if (await prisma.user.findUnique({ where: { usernameKey: key }, select: { id: true } }) !== null) return existingAdmin()
+    // The operator's choice of password is not checked against the common list: only its length.
+    const n = passwordLength(password)
+    if (n < PASSWORD_MIN || n > PASSWORD_MAX) throw new BootstrapAdminError(`ADMIN_PASSWORD must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
+    try {
+      await prisma.user.create({
+        data: { id: randomUUID(), username, usernameKey: key, passwordHash: await hasher.hash(password), roles: { create: [{ roleName: 'user' }, { roleName: 'admin' }] } }
+      })
+      return 'created'
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err
+      return existingAdmin() // another instance (or a registration) took the name just now
+    }
   }
 
-  return { register, authenticate, ensureAdmin }
+  return { register, authenticate, reread, ensureAdmin }
 }
 
 export type Accounts = ReturnType<typeof createAccounts>
+
+/** The bootstrap admin cannot be had as configured: start-up stops with this sentence. */
+export class BootstrapAdminError extends Error {}

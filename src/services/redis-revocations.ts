@@ -9,7 +9,7 @@ function parse (raw: string | null): RevocationEntry | undefined {
   if (raw === null) return undefined
   try {
     const e = JSON.parse(raw)
-    if ((e.kind === 'session' || (e.kind === 'user' && typeof e.before === 'number')) && typeof e.id === 'string' && typeof e.until === 'number') return e
+    if ((e.kind === 'session' || (e.kind === 'user' && Number.isSafeInteger(e.version))) && typeof e.id === 'string' && typeof e.until === 'number') return e
   } catch {}
   return undefined
 }
@@ -27,7 +27,9 @@ export function createRedisBackend (url: string, prefix = 'auth:') {
   const client = new Redis(url, options)
   const subscriber = new Redis(url, { ...options, autoResubscribe: false })
   const channel = `${prefix}revocations`
-  const keyOf = (e: RevocationEntry) => `${prefix}rev:${e.kind}:${e.id}`
+  // A user's version is part of its key: two revocations published out of
+  // order leave two keys, and a sync keeps the higher (never overwritten down).
+  const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:session:${e.id}`
   // ioredis emits 'error' on every failed reconnect; the mirror's state says what matters.
   client.on('error', () => {})
   subscriber.on('error', () => {})

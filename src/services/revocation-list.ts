@@ -1,14 +1,40 @@
 // The revocation list as each instance sees it: an in-memory mirror that the
 // hot path reads with no network round trip. A backend spreads revocations to
 // every instance (Redis: SET + PUBLISH; in-process: nothing to spread), and
-// PostgreSQL holds the durable record that a full sync always re-reads, so a
-// revocation outlives a Redis that comes back empty.
+// PostgreSQL holds the durable record: a full sync re-reads it, and every few
+// seconds the mirror re-reads what changed there since, so a revocation whose
+// push was lost still arrives.
+//
+// Two kinds of entry, both exact (no clock comparison):
+// - a session: every access token of that session is refused;
+// - a user's minimum token version: every access token of the user issued
+//   under a lower version (claim `ver`) is refused. Versions only grow.
 import { ServiceUnavailableError } from '../errors.ts'
 
 export type RevocationEntry =
   | { kind: 'session', id: string, until: number }
-  /** Tokens of the user issued (iat, in ms) before `before` are revoked. */
-  | { kind: 'user', id: string, before: number, until: number }
+  | { kind: 'user', id: string, version: number, until: number }
+
+/** The claims a revocation check reads. `ver` is absent from tokens older than versions (read as 0). */
+export interface RevocableClaims { sid: string, sub: string, ver?: number }
+
+/** ACCESS_TOKEN_TTL's upper bound (config.ts). */
+export const MAX_ACCESS_TOKEN_TTL = 86_400
+const CLOCK_SKEW_MS = 5 * 60_000
+
+/**
+ * Until when a revocation made at `fromMs` must be kept: as long as any token
+ * issued before it can live, whatever ACCESS_TOKEN_TTL another instance of a
+ * rolling deploy uses and whatever their clocks say.
+ */
+export function revocationUntil (fromMs: number): number {
+  return fromMs + MAX_ACCESS_TOKEN_TTL * 1000 + CLOCK_SKEW_MS
+}
+
+/** The oldest revocation that can still cover a live token. */
+export function revocationHorizon (nowMs = Date.now()): Date {
+  return new Date(nowMs - MAX_ACCESS_TOKEN_TTL * 1000 - CLOCK_SKEW_MS)
+}
 
 export interface RevocationBackend {
   name: string
@@ -24,21 +50,28 @@ export interface RevocationBackend {
 
 export interface RevocationListOptions {
   backend: RevocationBackend
-  /** Revocations recorded in PostgreSQL that may still cover a live token. */
-  loadDurable: () => Promise<RevocationEntry[]>
+  /** Revocations recorded in PostgreSQL at or after `since` (all that can matter when absent). */
+  loadDurable: (since?: Date) => Promise<RevocationEntry[]>
   onStateChange?: (trusted: boolean, reason: string) => void
   resyncDelayMs?: number
   sweepIntervalMs?: number
+  /** How often the durable record is re-read for changes (0: never). */
+  pollIntervalMs?: number
 }
+
+// A re-read overlaps the previous one by this much: a revocation committed
+// late (its timestamp is its transaction's start) is still read.
+const POLL_OVERLAP_MS = 30_000
 
 export function createRevocationList (opts: RevocationListOptions) {
   const { backend } = opts
   const sessions = new Map<string, number>()
-  const users = new Map<string, { before: number, until: number }>()
+  const users = new Map<string, { version: number, until: number }>()
   let trusted = false
   let generation = 0
   let closed = false
   let retry: NodeJS.Timeout | undefined
+  let lastPoll = 0
   const waiters: Array<() => void> = []
 
   function apply (entry: RevocationEntry): void {
@@ -47,7 +80,8 @@ export function createRevocationList (opts: RevocationListOptions) {
       sessions.set(entry.id, Math.max(entry.until, sessions.get(entry.id) ?? 0))
     } else {
       const prev = users.get(entry.id)
-      if (prev === undefined || prev.before < entry.before) users.set(entry.id, { before: entry.before, until: entry.until })
+      if (prev === undefined || prev.version < entry.version) users.set(entry.id, { version: entry.version, until: Math.max(entry.until, prev?.until ?? 0) })
+      else if (prev.until < entry.until) prev.until = entry.until
     }
   }
 
@@ -64,16 +98,27 @@ export function createRevocationList (opts: RevocationListOptions) {
     const mine = ++generation
     clearTimeout(retry)
     try {
+      const started = Date.now()
       const [remote, durable] = await Promise.all([backend.load(), opts.loadDurable()])
       if (mine !== generation || closed) return
       for (const e of remote) apply(e)
       for (const e of durable) apply(e)
+      lastPoll = started
       setTrusted(true, 'synced')
     } catch {
       if (mine !== generation || closed) return
       retry = setTimeout(() => { sync().catch(() => {}) }, opts.resyncDelayMs ?? 1000)
       retry.unref()
     }
+  }
+
+  /** Reads what PostgreSQL recorded since the last read. A failure leaves the mirror as it is: verifying tokens does not need the database. */
+  async function poll (): Promise<void> {
+    if (!trusted || closed) return
+    const started = Date.now()
+    const entries = await opts.loadDurable(new Date(lastPoll - POLL_OVERLAP_MS))
+    for (const e of entries) apply(e)
+    lastPoll = started
   }
 
   function sweep (): void {
@@ -83,6 +128,8 @@ export function createRevocationList (opts: RevocationListOptions) {
   }
   const sweeper = setInterval(sweep, opts.sweepIntervalMs ?? 30_000)
   sweeper.unref()
+  const poller = (opts.pollIntervalMs ?? 5000) > 0 ? setInterval(() => { poll().catch(() => {}) }, opts.pollIntervalMs ?? 5000) : undefined
+  poller?.unref()
 
   async function publish (entry: RevocationEntry): Promise<void> {
     // Seen here before the response is sent, whatever the backend does.
@@ -111,30 +158,33 @@ export function createRevocationList (opts: RevocationListOptions) {
       })
     },
     get trusted () { return trusted },
-    /** Fails closed: while the mirror cannot be trusted, nothing is accepted. */
-    isRevoked (claims: { sid: string, sub: string, iat: number }): boolean {
+    /**
+     * Fails closed: while the mirror cannot be trusted, nothing is accepted.
+     * Both kinds are always checked: a session entry says nothing of the user's version.
+     */
+    isRevoked (claims: RevocableClaims): boolean {
       if (!trusted) throw new ServiceUnavailableError()
-      if (sessions.has(claims.sid)) return (sessions.get(claims.sid) as number) > Date.now()
+      if (sessions.has(claims.sid)) return true
       const u = users.get(claims.sub)
-      return u !== undefined && claims.iat * 1000 < u.before && u.until > Date.now()
+      return u !== undefined && (claims.ver ?? 0) < u.version
     },
     revokeSession (sid: string, until: number): Promise<void> {
       return publish({ kind: 'session', id: sid, until })
     },
-    revokeUserTokens (userId: string, before: number, until: number): Promise<void> {
-      return publish({ kind: 'user', id: userId, before, until })
-    },
-    /** The cut-off before which a user's tokens are refused, if any (ms). */
-    userCutoff (userId: string): number | undefined {
-      return users.get(userId)?.before
+    /** Refuses every token of the user issued under a version below `version`. */
+    revokeUserBelow (userId: string, version: number, until: number): Promise<void> {
+      return publish({ kind: 'user', id: userId, version, until })
     },
     size: () => ({ sessions: sessions.size, users: users.size }),
     sweep,
+    /** Re-reads recent changes from the durable record now (the timer does it every few seconds). */
+    poll,
     ping: () => backend.ping(),
     backendName: backend.name,
     async close (): Promise<void> {
       closed = true
       clearInterval(sweeper)
+      clearInterval(poller)
       clearTimeout(retry)
       await backend.close()
     }

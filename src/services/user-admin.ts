@@ -1,9 +1,16 @@
 // Administration of users, shared by the admin routes and the operator's CLI.
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { LastAdminError, NotFoundError, ValidationError } from '../errors.ts'
-import { userWithRoles, toAccountUser, type AccountUser } from './accounts.ts'
-import type { UserRevocation } from './user-revocation.ts'
+import { userWithRoles } from '../db/sql.ts'
+import { toAccountUser, type AccountUser } from './accounts.ts'
+import type { RevokeAllOptions, UserRevocation } from './user-revocation.ts'
 import { isId } from './ids.ts'
+
+type Tx = Parameters<NonNullable<RevokeAllOptions['change']>>[0]
+// Serialises the last-admin check with the change it allows, across
+// instances: two concurrent demotions cannot each count the other as the
+// remaining admin. Any constant; the same for every instance.
+const ADMIN_SET_LOCK_KEY = 7_340_220_912
 
 export const ROLES = ['admin', 'user'] as const
 export const PAGE_MAX = 100
@@ -23,11 +30,18 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
     return toAccountUser(user)
   }
 
-  /** Other enabled admins besides this user: the last one cannot lose the role or be disabled. */
-  async function assertNotLastAdmin (user: AccountUser): Promise<void> {
-    if (!user.roles.includes('admin') || user.disabled) return
-    const others = await prisma.user.count({ where: { id: { not: user.id }, disabled: false, roles: { some: { roleName: 'admin' } } } })
+  /** Inside the change's transaction: the user may lose the admin role (or be disabled) only if another enabled admin remains. */
+  async function assertNotLastAdmin (tx: Tx, id: string): Promise<void> {
+    await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${ADMIN_SET_LOCK_KEY})`)
+    const user = await tx.user.findUnique({ where: { id }, include: userWithRoles })
+    if (user === null || user.disabled || !user.roles.some((r) => r.roleName === 'admin')) return
+    const others = await tx.user.count({ where: { id: { not: id }, disabled: false, roles: { some: { roleName: 'admin' } } } })
     if (others === 0) throw new LastAdminError()
+  }
+
+  /** The change and the end of the user's current tokens, committed together. */
+  async function revokeWith (id: string, opts: RevokeAllOptions): Promise<void> {
+    if (!isId(id) || !await userRevocation.revokeAll(id, opts)) throw new NotFoundError('No such user')
   }
 
   return {
@@ -57,26 +71,36 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
     async setRoles (id: string, roles: string[]): Promise<AccountUser> {
       const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r))
       if (unknown.length > 0) throw new ValidationError(`unknown role: ${unknown.join(', ')}`)
-      const user = await get(id)
       const next = [...new Set(roles)].sort()
-      if (!next.includes('admin')) await assertNotLastAdmin(user)
-      await prisma.$transaction([
-        prisma.userRole.deleteMany({ where: { userId: id } }),
-        prisma.userRole.createMany({ data: next.map((roleName) => ({ userId: id, roleName })) })
-      ])
-      await userRevocation.revokeAll(id, { endSessions: false, reason: 'role-change' })
-      return { ...user, roles: next }
+      await revokeWith(id, {
+        endSessions: false,
+        reason: 'role-change',
+        async change (tx) {
+          if (!next.includes('admin')) await assertNotLastAdmin(tx, id)
+          await tx.userRole.deleteMany({ where: { userId: id } })
+          await tx.userRole.createMany({ data: next.map((roleName) => ({ userId: id, roleName })) })
+        }
+      })
+      return get(id)
     },
+    /** Disabling ends every session and access token with it; enabling changes nothing else. */
     async setDisabled (id: string, disabled: boolean): Promise<AccountUser> {
-      const user = await get(id)
-      if (disabled) await assertNotLastAdmin(user)
-      await prisma.user.update({ where: { id }, data: { disabled } })
-      if (disabled) await userRevocation.revokeAll(id, { endSessions: true, reason: 'disabled' })
-      return { ...user, disabled }
+      if (!disabled) {
+        if (!isId(id) || (await prisma.user.updateMany({ where: { id }, data: { disabled: false } })).count === 0) throw new NotFoundError('No such user')
+        return get(id)
+      }
+      await revokeWith(id, {
+        endSessions: true,
+        reason: 'disabled',
+        async change (tx) {
+          await assertNotLastAdmin(tx, id)
+          await tx.user.update({ where: { id }, data: { disabled: true } })
+        }
+      })
+      return get(id)
     },
     async endSessions (id: string): Promise<void> {
-      await get(id)
-      await userRevocation.revokeAll(id, { endSessions: true, reason: 'admin-logout' })
+      await revokeWith(id, { endSessions: true, reason: 'admin-logout' })
     }
   }
 }

@@ -1,33 +1,69 @@
-// Ends every access token of a user at once (logout-all, role change, disable):
-// a durable cut-off in PostgreSQL plus one entry pushed to every mirror.
+// Ends every access token of a user at once (logout-all, role change,
+// disable): one transaction adds one to the user's token version (and makes
+// the change that calls for it), then the new minimum is pushed to every
+// mirror. Exact by construction, whatever the timing:
+// - logins and refreshes read the version in the same statement as the
+//   roles, `disabled` and the session's state, and put it in the token, so a
+//   token carries the state it was made from;
+// - opening a session locks the user's row and checks the version it read
+//   (sessions.ts): a login that read the user before a revocation and writes
+//   after it finds the version moved and reads the user again;
+// - this transaction takes that lock first, so the sessions it ends include
+//   one being opened concurrently.
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { RevocationList } from './revocation-list.ts'
+import type { RevocationEntry, RevocationList } from './revocation-list.ts'
+import { revocationHorizon, revocationUntil } from './revocation-list.ts'
 
-export function createUserRevocation (deps: { prisma: PrismaClient, revocations: RevocationList, accessTtl: number }) {
+type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+
+export interface RevokeAllOptions {
+  endSessions: boolean
+  reason: string
+  /** Runs inside the transaction, once the user's row is locked and before sessions end. */
+  change?: (tx: Tx) => Promise<void>
+}
+
+export function createUserRevocation (deps: { prisma: PrismaClient, revocations: RevocationList }) {
   const { prisma, revocations } = deps
 
-  /** Tokens are issued with iat in whole seconds: rounding the cut-off up refuses every token issued up to now. */
-  function cutoffNow (): number {
-    return Math.ceil(Date.now() / 1000) * 1000
-  }
-
   return {
-    /** Ends the user's access tokens; with `endSessions`, their refresh tokens too. */
-    async revokeAll (userId: string, opts: { endSessions: boolean, reason: string }): Promise<void> {
-      const now = new Date()
-      const cutoff = cutoffNow()
-      await prisma.$transaction([
-        ...(opts.endSessions ? [prisma.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now, revokedReason: opts.reason } })] : []),
-        prisma.user.update({ where: { id: userId }, data: { tokensValidAfter: new Date(cutoff) } })
-      ])
-      await revocations.revokeUserTokens(userId, cutoff, cutoff + deps.accessTtl * 1000)
-    },
-    /** The earliest iat (seconds) a new token of this user may carry. */
-    notBefore (user: { id: string, tokensValidAfter: Date | null }): number {
-      const stored = user.tokensValidAfter?.getTime() ?? 0
-      return Math.ceil(Math.max(stored, revocations.userCutoff(user.id) ?? 0) / 1000)
+    /**
+     * Ends the user's access tokens (and with `endSessions` their sessions),
+     * committed together with `change`: never new roles with old tokens valid.
+     * Returns false when there is no such user. A failed push (503) leaves the
+     * database right; every mirror re-reads it within seconds.
+     */
+    async revokeAll (userId: string, opts: RevokeAllOptions): Promise<boolean> {
+      const version = await prisma.$transaction(async (tx) => {
+        const rows = await tx.$queryRaw<Array<{ tokenVersion: number }>>`
+          UPDATE "User" SET "tokenVersion" = "tokenVersion" + 1, "tokensRevokedAt" = now()
+           WHERE id = ${userId}::uuid RETURNING "tokenVersion"`
+        if (rows.length === 0) return undefined
+        await opts.change?.(tx)
+        if (opts.endSessions) {
+          await tx.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: opts.reason } })
+        }
+        return rows[0].tokenVersion
+      })
+      if (version === undefined) return false
+      await revocations.revokeUserBelow(userId, version, revocationUntil(Date.now()))
+      return true
     }
   }
 }
 
 export type UserRevocation = ReturnType<typeof createUserRevocation>
+
+/** The revocations PostgreSQL recorded since `since` (at most as far back as any can still matter). */
+export async function loadDurableRevocations (prisma: PrismaClient, since?: Date): Promise<RevocationEntry[]> {
+  const horizon = revocationHorizon()
+  const from = since === undefined || since < horizon ? horizon : since
+  const [sessions, users] = await Promise.all([
+    prisma.session.findMany({ where: { revokedAt: { gte: from } }, select: { id: true, revokedAt: true } }),
+    prisma.user.findMany({ where: { tokensRevokedAt: { gte: from } }, select: { id: true, tokenVersion: true, tokensRevokedAt: true } })
+  ])
+  return [
+    ...sessions.map((s) => ({ kind: 'session' as const, id: s.id, until: revocationUntil((s.revokedAt as Date).getTime()) })),
+    ...users.map((u) => ({ kind: 'user' as const, id: u.id, version: u.tokenVersion, until: revocationUntil((u.tokensRevokedAt as Date).getTime()) }))
+  ]
+}

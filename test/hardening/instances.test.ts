@@ -7,6 +7,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { buildApp } from '../helpers/app.ts'
 import { postgresForSuite, startOwnRedis, eventually } from '../helpers/servers.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
+import { committedMigrations } from '../helpers/migrations.ts'
 
 t.test('three instances', async (t) => {
   const db = await postgresForSuite()
@@ -20,7 +21,7 @@ t.test('three instances', async (t) => {
   await client.connect()
   const { rows } = await client.query('SELECT count(*)::int AS n FROM _prisma_migrations')
   await client.end()
-  t.equal(rows[0].n, 1, 'started at once, migrated once')
+  t.equal(rows[0].n, committedMigrations.length, 'started at once, migrated once')
 
   const onA = new Client(a.app, 'header')
   const name = uniqueName('Multi')

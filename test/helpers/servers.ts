@@ -88,7 +88,7 @@ export async function startOwnRedis (): Promise<RedisServer> {
       await waitFor(() => redisPing(port), 10_000, 'redis-server')
     },
     async stop () {
-      if (proc === undefined || proc.exitCode !== null) return
+      if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
       const exited = new Promise((resolve) => proc!.once('exit', resolve))
       proc.kill('SIGKILL')
       await exited

@@ -1,16 +1,16 @@
 // The revocation mirror on both backends: the same tests for the in-process
 // store and for Redis, then what only Redis has (several instances, outages).
 import t from 'tap'
-import { createRevocationList, createMemoryBackend, type RevocationEntry } from '../../src/services/revocation-list.ts'
+import { createRevocationList, createMemoryBackend, revocationHorizon, revocationUntil, MAX_ACCESS_TOKEN_TTL, type RevocationEntry } from '../../src/services/revocation-list.ts'
 import { createRedisBackend } from '../../src/services/redis-revocations.ts'
 import { redisForSuite, startOwnRedis, eventually } from '../helpers/servers.ts'
 
-const claims = (sid: string, sub = 'u1', iat = Math.floor(Date.now() / 1000)) => ({ sid, sub, iat })
+const claims = (sid: string, sub = 'u1', ver = 0) => ({ sid, sub, ver })
 const soon = () => Date.now() + 60_000
 
-async function mirror (t: { teardown: (fn: () => unknown) => void }, kind: 'memory' | 'redis', durable: RevocationEntry[] = [], redis?: { url: string, prefix: string }) {
+async function mirror (t: { teardown: (fn: () => unknown) => void }, kind: 'memory' | 'redis', durable: RevocationEntry[] = [], redis?: { url: string, prefix: string }, pollIntervalMs = 0) {
   const backend = kind === 'memory' ? createMemoryBackend() : createRedisBackend(redis!.url, redis!.prefix)
-  const list = createRevocationList({ backend, loadDurable: async () => durable, resyncDelayMs: 100 })
+  const list = createRevocationList({ backend, loadDurable: async () => durable, resyncDelayMs: 100, pollIntervalMs })
   await list.start()
   await list.waitUntilTrusted(5000)
   t.teardown(() => list.close())
@@ -30,29 +30,57 @@ for (const kind of ['memory', 'redis'] as const) {
       t.notOk(list.isRevoked(claims('s2')))
     })
 
-    t.test('a user cut-off refuses tokens issued before it, not after', async (t) => {
+    t.test("a user's minimum version refuses tokens issued under a lower one, whatever their times", async (t) => {
       const list = await mirror(t, kind, [], redis)
-      const now = Math.floor(Date.now() / 1000)
-      await list.revokeUserTokens('u9', (now + 1) * 1000, soon())
-      t.ok(list.isRevoked(claims('sx', 'u9', now)))
-      t.notOk(list.isRevoked(claims('sx', 'u9', now + 1)))
-      t.notOk(list.isRevoked(claims('sx', 'other', now)))
+      await list.revokeUserBelow('u9', 3, soon())
+      t.ok(list.isRevoked(claims('sx', 'u9', 2)))
+      t.ok(list.isRevoked({ sid: 'sx', sub: 'u9' }), 'a token without a version counts as version 0')
+      t.notOk(list.isRevoked(claims('sx', 'u9', 3)))
+      t.notOk(list.isRevoked(claims('sx', 'other', 0)))
+      await list.revokeUserBelow('u9', 2, soon())
+      t.ok(list.isRevoked(claims('sx', 'u9', 2)), 'a lower minimum arriving late never lowers it')
     })
 
-    t.test('entries leave memory when the tokens they cover have expired', async (t) => {
+    t.test('a session entry does not hide the user check', async (t) => {
+      const list = await mirror(t, kind, [], redis)
+      await list.revokeUserBelow('u7', 5, soon())
+      t.ok(list.isRevoked(claims('live', 'u7', 4)))
+      await list.revokeSession('other-session', soon())
+      t.ok(list.isRevoked(claims('live', 'u7', 4)))
+      t.notOk(list.isRevoked(claims('live', 'u7', 5)))
+    })
+
+    t.test('entries leave memory only once the tokens they cover have expired', async (t) => {
       const list = await mirror(t, kind, [], redis)
       await list.revokeSession('brief', Date.now() + 150)
-      const held = list.size().sessions
+      await list.revokeUserBelow('brief-user', 1, Date.now() + 150)
+      const held = list.size()
       t.ok(list.isRevoked(claims('brief')))
-      await new Promise((resolve) => setTimeout(resolve, 200))
-      t.notOk(list.isRevoked(claims('brief')), 'an expired entry no longer counts')
       list.sweep()
-      t.equal(list.size().sessions, held - 1, 'and the sweep frees it')
+      t.same(list.size(), held, 'nothing is swept early')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      list.sweep()
+      t.same(list.size(), { sessions: held.sessions - 1, users: held.users - 1 }, 'the sweep frees them after')
+    })
+
+    t.test('revocations are kept for the longest access-token lifetime any instance may use, plus clock skew', async (t) => {
+      const now = Date.now()
+      t.ok(revocationUntil(now) >= now + MAX_ACCESS_TOKEN_TTL * 1000 + 60_000)
+      t.ok(revocationHorizon(now).getTime() <= now - MAX_ACCESS_TOKEN_TTL * 1000 - 60_000)
     })
 
     t.test('the durable record is loaded at start', async (t) => {
-      const list = await mirror(t, kind, [{ kind: 'session', id: 'from-pg', until: soon() }], redis)
+      const list = await mirror(t, kind, [{ kind: 'session', id: 'from-pg', until: soon() }, { kind: 'user', id: 'pg-user', version: 4, until: soon() }], redis)
       t.ok(list.isRevoked(claims('from-pg')))
+      t.ok(list.isRevoked(claims('s', 'pg-user', 3)))
+    })
+
+    t.test('a revocation recorded in PostgreSQL but never pushed arrives by the periodic re-read', async (t) => {
+      const durable: RevocationEntry[] = []
+      const list = await mirror(t, kind, durable, redis, 100)
+      durable.push({ kind: 'session', id: 'push-lost', until: soon() })
+      t.notOk(list.isRevoked(claims('push-lost')))
+      t.ok(await eventually(() => list.isRevoked(claims('push-lost')), 2000), 'refused within the re-read interval')
     })
   })
 }

@@ -35,16 +35,20 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     }
   }, async function login (request, reply) {
     authMode(request) // a bad mode is refused before any work
+    const { username, password } = request.body
+    await app.loginThrottle.check(username, request, reply)
     let user
     try {
-      user = await app.accounts.authenticate(request.body.username, request.body.password)
+      user = await app.accounts.authenticate(username, password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
-        app.security.info({ event: 'login_failed', username: request.body.username.slice(0, 64), ip: request.ip }, 'login failed')
+        await app.loginThrottle.failed(username, request)
+        app.security.info({ event: 'login_failed', username: username.slice(0, 64), ip: request.ip }, 'login failed')
       }
       throw err
     }
-    const rotation = await app.refreshTokens.open(user, { userAgent: request.headers['user-agent'], ip: request.ip })
+    await app.loginThrottle.succeeded(username, request)
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
     return sendTokens(app, opts.config, request, reply, rotation)
   })

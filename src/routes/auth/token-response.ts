@@ -3,7 +3,7 @@
 // beside it; header mode returns it in the body and sets no cookie at all.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
-import type { Rotation } from '../../services/refresh-tokens.ts'
+import type { Rotation } from '../../services/sessions.ts'
 import { ValidationError } from '../../errors.ts'
 
 export type AuthMode = 'cookie' | 'header'
@@ -27,7 +27,7 @@ export function cookieOptions (config: Config) {
 
 export function sendTokens (app: FastifyInstance, config: Config, request: FastifyRequest, reply: FastifyReply, rotation: Rotation) {
   const mode = authMode(request)
-  const access = app.tokens.issue(rotation.user, rotation.sessionId, app.userRevocation.notBefore(rotation.user))
+  const access = app.tokens.issue(rotation.user, rotation.sessionId)
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   const body: Record<string, unknown> = {
     access_token: access.token,
@@ -41,7 +41,7 @@ export function sendTokens (app: FastifyInstance, config: Config, request: Fasti
   } else {
     const opts = cookieOptions(config)
     reply.setCookie(config.refreshCookieName, rotation.refreshToken, { ...opts.refresh, maxAge: rotation.refreshExpiresIn })
-    reply.setCookie(CSRF_COOKIE, app.refreshTokens.csrfFor(rotation.sessionId), { ...opts.csrf, maxAge: rotation.refreshExpiresIn })
+    reply.setCookie(CSRF_COOKIE, app.csrf.csrfFor(rotation.sessionId), { ...opts.csrf, maxAge: rotation.refreshExpiresIn })
   }
   return body
 }

@@ -1,18 +1,12 @@
 // POST /auth/refresh, /auth/logout and /auth/logout-all.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../config.ts'
 import { CsrfInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
 import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, clearCookies, sendTokens, CSRF_COOKIE } from './token-response.ts'
+import { sameString } from '../../services/csrf.ts'
 
 interface RefreshBody { refresh_token?: string }
-
-function sameString (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
 
 /** Double submit: the header must equal the cookie (a cross-site page can read neither). */
 function submittedCsrf (request: FastifyRequest): string {
@@ -22,7 +16,7 @@ function submittedCsrf (request: FastifyRequest): string {
   return header
 }
 
-export default async function sessionRoutes (app: FastifyInstance, opts: { config: Config }) {
+export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts: { config: Config }) {
   const { config } = opts
   const csrfHeader = { 'x-csrf-token': { type: 'string', description: 'cookie mode: the value of the csrf_token cookie' } }
   const headers = { ...AuthModeHeaders, properties: { ...AuthModeHeaders.properties, ...csrfHeader } }
@@ -50,9 +44,9 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
     }
     // Cookie mode: the CSRF token is bound to the session, so one from another session does not pass.
     const bound = csrf
-    const rotation = await app.refreshTokens.rotate(raw, bound === undefined
+    const rotation = await app.rotation.rotate(raw, bound === undefined
       ? undefined
-      : (sessionId) => { if (!app.refreshTokens.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
+      : (sessionId) => { if (!app.csrf.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
     return sendTokens(app, config, request, reply, rotation)
   })
 
@@ -71,15 +65,15 @@ export default async function sessionRoutes (app: FastifyInstance, opts: { confi
     const raw = mode === 'header' ? request.body?.refresh_token : request.cookies[config.refreshCookieName]
     if (raw !== undefined && raw !== '') {
       const csrf = mode === 'cookie' ? submittedCsrf(request) : undefined
-      sessionId = await app.refreshTokens.sessionOf(raw)
-      if (sessionId !== undefined && csrf !== undefined && !app.refreshTokens.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
+      sessionId = await app.sessions.sessionOf(raw)
+      if (sessionId !== undefined && csrf !== undefined && !app.csrf.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
     }
     if (sessionId === undefined && request.headers.authorization !== undefined) {
       // A bearer token is not ambient (no CSRF risk). An invalid one just ends nothing.
       try { sessionId = app.tokens.verify(request.headers.authorization).sid } catch {}
     }
     if (sessionId !== undefined) {
-      await app.refreshTokens.endSession(sessionId, 'logout')
+      await app.sessions.endSession(sessionId, 'logout')
       app.security.info({ event: 'logout', sessionId, ip: request.ip }, 'logout')
     }
     if (mode === 'cookie') clearCookies(config, reply)

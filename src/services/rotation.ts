@@ -1,6 +1,4 @@
-// Sessions and their refresh tokens: login opens a session, refresh rotates
-// its token, logout ends it. Tokens are opaque, random, stored only as hashes,
-// one-time (RFC 9700 4.14.2).
+// Refresh-token rotation: one-time tokens (RFC 9700 4.14.2).
 //
 // A successor token is derived from its predecessor with a server-side HMAC,
 // so presenting a spent token inside the grace window (two tabs refreshing at
@@ -8,15 +6,13 @@
 // one live head: every racer ends holding the same working token, and no
 // second live head ever exists. After the window, a spent token is theft: the
 // session ends.
-import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomUUID, type KeyObject } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
+import { ROLES_OF_U, isUniqueViolation } from '../db/sql.ts'
 import { InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
-import { isUniqueViolation, ROLES_OF_U, type AccountUser } from './accounts.ts'
-import type { RevocationList } from './revocation-list.ts'
-
-export interface SessionMeta { userAgent?: string, ip?: string }
-export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser }
+import type { AccountUser } from './accounts.ts'
+import { hashToken, TOKEN_SHAPE, type Rotation, type Sessions } from './sessions.ts'
 
 /** A lookup that also tried the rotation: `nextExpiresAt` is the successor's expiry if it rotated, null if not. */
 interface Rotated extends TokenRow { nextExpiresAt: Date | null }
@@ -31,24 +27,24 @@ interface TokenRow {
   userId: string
   username: string
   disabled: boolean
-  tokensValidAfter: Date | null
+  tokenVersion: number
   roles: string[]
 }
 
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const MAX_CHAIN_WALK = 32
 
-// Token, session, user and roles in one join.
+// Token, session, user, its token version and roles in one join: the access
+// token issued from it carries one consistent state of the user.
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                      s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
-                     u.id AS "userId", u.username, u.disabled, u."tokensValidAfter",
+                     u.id AS "userId", u.username, u.disabled, u."tokenVersion",
                      ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
                 JOIN "Session" s ON s.id = t."sessionId"
                 JOIN "User" u ON u.id = s."userId"
                WHERE t."tokenHash" = $1`
 
-const LOOKUP: Statement = { name: 'refresh_lookup_v2', text: FIND }
+const LOOKUP: Statement = { name: 'refresh_lookup_v3', text: FIND }
 
 // The lookup again, and the rotation: it spends the token and inserts its
 // successor, atomic on its own (one statement, no transaction round trips).
@@ -58,7 +54,7 @@ const LOOKUP: Statement = { name: 'refresh_lookup_v2', text: FIND }
 // lock, then finds it spent and rotates nothing. The row comes back either
 // way, with "nextExpiresAt" set only if it rotated.
 const FIND_AND_ROTATE: Statement = {
-  name: 'refresh_rotate_v2',
+  name: 'refresh_rotate_v3',
   text: `WITH found AS (${FIND}),
          spent AS (
            UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz
@@ -76,62 +72,18 @@ const FIND_AND_ROTATE: Statement = {
          SELECT found.*, (SELECT "expiresAt" FROM successor) AS "nextExpiresAt" FROM found`
 }
 
-// Login: the session and its first token in one statement (atomic on its
-// own, no transaction round trips), straight to the driver.
-const OPEN: Statement = {
-  name: 'session_open_v1',
-  text: `WITH opened AS (
-           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip)
-           VALUES ($1::uuid, $2::uuid, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar)
-           RETURNING id
-         )
-         INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")
-         SELECT $7::uuid, id, $8::varchar, $9::timestamptz, $3::timestamptz FROM opened`
-}
-
-export function hashToken (raw: string): string {
-  return createHash('sha256').update(raw).digest('base64url')
-}
-
-export function createRefreshTokens (deps: {
+export function createRotation (deps: {
   prisma: PrismaClient
   query: Database['query']
-  revocations: RevocationList
-  hmacKey: Buffer
+  sessions: Sessions
+  /** Derives successors; never the signing key, so a key change breaks no session. */
+  hmacKey: KeyObject
   refreshTtl: number
-  sessionMaxLifetime: number
   reuseGrace: number
-  accessTtl: number
   onReuse?: (info: { sessionId: string, userId: string }) => void
 }) {
-  const { prisma, query, revocations } = deps
-  const hmacKey = createSecretKey(deps.hmacKey) // imported once, not on every HMAC
-
+  const { prisma, query, hmacKey } = deps
   const successorOf = (raw: string) => createHmac('sha256', hmacKey).update('refresh-successor\0').update(raw).digest('base64url')
-  const csrfFor = (sessionId: string) => createHmac('sha256', hmacKey).update('csrf\0').update(sessionId).digest('base64url')
-  const revocationUntil = (from: number) => from + deps.accessTtl * 1000
-
-  function expiryFor (sessionExpiresAt: Date, now: number): Date {
-    return new Date(Math.min(now + deps.refreshTtl * 1000, sessionExpiresAt.getTime()))
-  }
-
-  async function open (user: AccountUser, meta: SessionMeta): Promise<Rotation> {
-    const now = Date.now()
-    const raw = randomBytes(32).toString('base64url')
-    const sessionId = randomUUID()
-    const sessionExpiresAt = new Date(now + deps.sessionMaxLifetime * 1000)
-    const expiresAt = expiryFor(sessionExpiresAt, now)
-    await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt])
-    return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user }
-  }
-
-  async function endSession (sessionId: string, reason: string): Promise<boolean> {
-    const now = Date.now()
-    const { count } = await prisma.session.updateMany({ where: { id: sessionId, revokedAt: null }, data: { revokedAt: new Date(now), revokedReason: reason } })
-    // Published even when already revoked: cheap, and it heals a mirror that missed it.
-    await revocations.revokeSession(sessionId, revocationUntil(now))
-    return count > 0
-  }
 
   // The hot path of refresh is one statement in header mode and two in
   // cookie mode (the CSRF check needs the session before anything changes),
@@ -169,7 +121,7 @@ export function createRefreshTokens (deps: {
     const next = successorOf(raw)
     const row = await lookupAndRotate(raw, next, now)
     if (!usable(row, now)) throw new InvalidRefreshTokenError()
-    const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokensValidAfter: row.tokensValidAfter, roles: row.roles }
+    const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles }
     if (row.nextExpiresAt !== null) {
       return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user }
     }
@@ -179,7 +131,7 @@ export function createRefreshTokens (deps: {
       return walkToHead(raw, row.id, row.sessionId, user, now)
     }
     // Reuse after the grace window: the token was stolen, or the client is broken. End the session.
-    await endSession(row.sessionId, 'refresh-reuse')
+    await deps.sessions.endSession(row.sessionId, 'refresh-reuse')
     deps.onReuse?.({ sessionId: row.sessionId, userId: user.id })
     throw new RefreshTokenReusedError()
   }
@@ -200,20 +152,7 @@ export function createRefreshTokens (deps: {
     throw new InvalidRefreshTokenError()
   }
 
-  /** The session a refresh token belongs to, if it is one of ours; for logout. */
-  async function sessionOf (raw: string): Promise<string | undefined> {
-    if (!TOKEN_SHAPE.test(raw)) return undefined
-    const row = await prisma.refreshToken.findUnique({ where: { tokenHash: hashToken(raw) }, select: { sessionId: true } })
-    return row?.sessionId
-  }
-
-  function csrfMatches (sessionId: string, presented: string): boolean {
-    const expected = Buffer.from(csrfFor(sessionId))
-    const given = Buffer.from(presented)
-    return given.length === expected.length && timingSafeEqual(given, expected)
-  }
-
-  return { open, rotate, endSession, sessionOf, csrfFor, csrfMatches }
+  return { rotate }
 }
 
-export type RefreshTokens = ReturnType<typeof createRefreshTokens>
+export type RefreshRotation = ReturnType<typeof createRotation>

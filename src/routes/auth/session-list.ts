@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { NotFoundError } from '../../errors.ts'
 import { errors } from './schemas.ts'
 import { isId } from '../../services/ids.ts'
+import { SESSION_LIST_MAX } from '../../services/sessions.ts'
 
 const SessionSchema = {
   type: 'object',
@@ -22,13 +23,10 @@ export default async function sessionListRoutes (app: FastifyInstance) {
 
   app.get('/sessions', {
     onRequest: app.authenticate,
-    schema: { ...guarded, summary: 'The active sessions of the current user', response: { 200: { type: 'array', items: SessionSchema }, ...errors(401, 503) } }
+    schema: { ...guarded, summary: `The sessions of the current user that can still refresh, most recently used first (at most ${SESSION_LIST_MAX})`, response: { 200: { type: 'array', items: SessionSchema }, ...errors(401, 503) } }
   }, async function listSessions (request) {
     const { sub, sid } = request.auth!
-    const sessions = await app.prisma.session.findMany({
-      where: { userId: sub, revokedAt: null, expiresAt: { gt: new Date() } },
-      orderBy: { lastUsedAt: 'desc' }
-    })
+    const sessions = await app.sessions.listActive(sub)
     return sessions.map((s) => ({
       id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid
     }))
@@ -44,7 +42,7 @@ export default async function sessionListRoutes (app: FastifyInstance) {
       ? await app.prisma.session.findFirst({ where: { id, userId: request.auth!.sub, revokedAt: null }, select: { id: true } })
       : null
     if (session === null) throw new NotFoundError('No such session')
-    await app.refreshTokens.endSession(id, 'user-ended')
+    await app.sessions.endSession(id, 'user-ended')
     app.security.info({ event: 'session_ended', userId: request.auth!.sub, sessionId: id, ip: request.ip }, 'session ended by its user')
     reply.code(204).send()
   })
