@@ -31,7 +31,14 @@ t.test('a bad value stops start-up with a sentence naming the variable', async (
     [{ JWT_SECRET: 'short' }, /^JWT_SECRET /],
     [{ ADMIN_USERNAME: 'root' }, /ADMIN_PASSWORD/],
     [{ COOKIE_SAMESITE: 'None', COOKIE_SECURE: 'false' }, /COOKIE_SAMESITE=None/],
-    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL /]
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL /],
+    // An empty pin would switch the iss/aud check off.
+    [{ JWT_ISSUER: '' }, /^JWT_ISSUER must not be empty/],
+    [{ JWT_AUDIENCE: ' ' }, /^JWT_AUDIENCE must not be empty/],
+    [{ TRUST_PROXY: 'yes please' }, /^TRUST_PROXY must be/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /^TRUST_PROXY must be/],
+    [{ TRUST_PROXY: '0' }, /^TRUST_PROXY as a hop count/],
+    [{ PRUNE_INTERVAL: '-1' }, /^PRUNE_INTERVAL /]
   ]
   for (const [env, message] of bad) {
     t.throws(() => loadConfig(env), { constructor: ConfigError, message }, JSON.stringify(env))
@@ -44,4 +51,15 @@ t.test('production refuses generated secrets and insecure cookies', async (t) =>
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, COOKIE_SECURE: 'false' }), /COOKIE_SECURE=false/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'changeme-changeme-changeme-changeme' }), /placeholder/)
   t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).jwtSecret, secret)
+})
+
+t.test('TRUST_PROXY: proxy addresses and CIDRs, a hop count, any case of true and false; never true in production', async (t) => {
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,fd00::/8' }).trustProxy, ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'])
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
+  t.equal(loadConfig({ TRUST_PROXY: 'TRUE' }).trustProxy, true, 'TRUE is true, not a stack trace')
+  t.equal(loadConfig({ TRUST_PROXY: 'False' }).trustProxy, false)
+  t.equal(loadConfig({}).trustProxy, false)
+  const secret = 'k'.repeat(12) + 'Zq81vN0aPq2LmR7tY5wX3cB6'
+  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, TRUST_PROXY: 'true' }), { constructor: ConfigError, message: /^TRUST_PROXY=true trusts an X-Forwarded-For that any client can write/ })
+  t.same(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, TRUST_PROXY: '10.1.2.3' }).trustProxy, ['10.1.2.3'])
 })

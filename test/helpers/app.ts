@@ -55,8 +55,16 @@ export async function buildApp (t: Teardown, opts: {
   })
   const db = databaseUrl !== undefined ? await openPostgres(databaseUrl) : await openPGlite(undefined)
   const server = Fastify(serverOptions(config, opts.logger !== undefined ? { logger: opts.logger } : { logger: false }))
-  await server.register(app, { config, db, redisPrefix: redis?.prefix })
-  await server.ready()
+  try {
+    await server.register(app, { config, db, redisPrefix: redis?.prefix })
+    await server.ready()
+  } catch (err) {
+    // A start-up that fails (a test of exactly that) leaves nothing open.
+    await server.close().catch(() => {})
+    await db.close().catch(() => {})
+    await drop?.()
+    throw err
+  }
   let closed = false
   const close = async () => {
     if (closed) return
