@@ -1,4 +1,4 @@
-// A client for the auth service (shared/API.md) that browsers, React Native and
+// A client for the auth service (docs/api.md) that browsers, React Native and
 // Node can use: fetch-based, no runtime dependencies, ESM.
 //
 // - The access token lives in memory only. It is refreshed shortly before it

@@ -90,14 +90,14 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(cookie)
   await fastify.register(swagger, {
     openapi: {
-      info: { title: 'Auth service', version: '0.1.0', description: 'Register, log in, stay logged in safely. See shared/API.md.' },
+      info: { title: 'Auth service', version: '0.1.0', description: 'Register, log in, stay logged in safely. The contract in prose, with the cookies, limits and configuration: docs/api.md in the repository.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
     }
   })
   // The browsable page loads its own scripts: the API-wide CSP is relaxed for it alone.
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
-  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix })
+  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
   await fastify.register(tokensPlugin, { key, issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl })
   await fastify.register(servicesPlugin, { config, key })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })

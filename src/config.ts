@@ -36,6 +36,8 @@ export interface Config {
   requestTimeout: number
   /** Seconds between prunes of expired tokens and old sessions (0: never). */
   pruneInterval: number
+  /** Seconds between each instance's re-reads of new revocations from PostgreSQL. */
+  revocationPollInterval: number
 }
 
 export class ConfigError extends Error {}
@@ -154,7 +156,8 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576),
     requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600),
-    pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800)
+    pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800),
+    revocationPollInterval: int(env, 'REVOCATION_POLL_INTERVAL', 5, 1, 60)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)

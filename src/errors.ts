@@ -1,4 +1,4 @@
-// Every error the API answers with, by its stable code (shared/API.md).
+// Every error the API answers with, by its stable code (docs/api.md).
 import createError from '@fastify/error'
 
 export const ValidationError = createError('VALIDATION', '%s', 400)

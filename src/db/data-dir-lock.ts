@@ -51,7 +51,9 @@ export function lockDataDir (dir: string, what: string): { release: () => void }
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST') throw err
       const holder = readHolder(file)
-      if (holder !== undefined && holder.pid !== process.pid && isRunning(holder)) {
+      // Our own pid counts too: in a container the service is pid 1 at every start, and the start time tells a
+      // previous run (taken over) from this process opening the same folder twice (refused).
+      if (holder !== undefined && isRunning(holder)) {
         throw new DataDirInUseError(`DATA_DIR ${dir} is in use by process ${holder.pid} (${holder.what}, since ${holder.since}): the embedded database takes one process at a time. Stop that process first, use the admin API of the running service, or give this one another DATA_DIR`)
       }
       // Left by a process that is gone (or half-written by one that died writing it).

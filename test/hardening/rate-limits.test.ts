@@ -25,7 +25,7 @@ for (const backend of backends) {
     const { app, redis, databaseUrl } = await buildApp(t, { backend, env: { RATE_LIMIT: 'on' } })
     const login = loginOn(app)
 
-    t.test("a guesser is stopped on its address, even with the right password; the user still logs in from theirs", async (t) => {
+    t.test('a guesser is stopped on its address, even with the right password; the user still logs in from theirs', async (t) => {
       const victim = await registered(app, 'Victim')
       for (let i = 0; i < LOGIN_LIMITS.failuresPerAccountAndAddress.max; i++) {
         t.equal((await login(victim, `wrong guess ${i}`, '10.1.0.1')).statusCode, 401)

@@ -1,4 +1,4 @@
-// A client that knows only shared/API.md, over app.inject: it keeps a cookie
+// A client that knows only docs/api.md, over app.inject: it keeps a cookie
 // jar in cookie mode and the refresh token in header mode.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 

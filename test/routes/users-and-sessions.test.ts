@@ -132,7 +132,7 @@ t.test('the OpenAPI document lists every route of API.md', async (t) => {
   const { app } = await buildApp(t, { backend: 'embedded' })
   const doc = (await app.inject('/docs/json')).json()
   t.equal(doc.openapi.startsWith('3.'), true)
-  // Every row of shared/API.md's endpoint table.
+  // Every row of docs/api.md's endpoint table (test/docs.test.ts checks the table against the routes).
   const rows = [
     ['post', '/auth/register'], ['post', '/auth/login'], ['post', '/auth/refresh'], ['post', '/auth/logout'],
     ['post', '/auth/logout-all'], ['get', '/auth/me'], ['get', '/auth/protected'], ['get', '/auth/admin'],
