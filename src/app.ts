@@ -15,11 +15,12 @@ import tokensPlugin from './plugins/tokens.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import securityHeaders from './plugins/security-headers.ts'
-import { loadSigningKey } from './services/keys.ts'
+import signingKeysPlugin from './plugins/signing-keys.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
 import authRoutes from './routes/auth/index.ts'
 import adminUserRoutes from './routes/admin/users.ts'
+import adminKeyRoutes from './routes/admin/keys.ts'
 import { ErrorSchema } from './routes/auth/schemas.ts'
 
 export interface AppOptions {
@@ -48,8 +49,6 @@ function send (reply: FastifyReply, status: number, code: string, message: strin
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   const { config, db } = opts
-  const key = loadSigningKey(config)
-  if (key.generated) fastify.log.warn('no JWT_PRIVATE_KEY or JWT_SECRET: using a key generated into DATA_DIR (development only)')
 
   fastify.setErrorHandler(async function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     if (err.validation !== undefined) return send(reply, 400, 'VALIDATION', err.message)
@@ -98,15 +97,17 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
   await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
-  await fastify.register(tokensPlugin, { key, issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl })
-  await fastify.register(servicesPlugin, { config, key })
+  await fastify.register(signingKeysPlugin, { config })
+  await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl })
+  await fastify.register(servicesPlugin, { config })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })
 
   await fastify.register(healthRoutes)
-  await fastify.register(wellKnownRoutes, { jwks: key.jwks })
+  await fastify.register(wellKnownRoutes, { maxAge: config.jwksMaxAge })
   fastify.addSchema(ErrorSchema)
   await fastify.register(authRoutes, { prefix: '/auth', config })
   await fastify.register(adminUserRoutes, { prefix: '/admin' })
+  await fastify.register(adminKeyRoutes, { prefix: '/admin' })
 }
 
 export default fp(app, { name: 'auth-service' })

@@ -38,6 +38,13 @@ export interface Config {
   pruneInterval: number
   /** Seconds between each instance's re-reads of new revocations from PostgreSQL. */
   revocationPollInterval: number
+  /** Encrypts managed signing keys at rest; the same on every instance. */
+  keyEncryptionSecret: string | undefined
+  /** CSRF values and refresh-token successors; derived from KEY_ENCRYPTION_SECRET when unset. */
+  sessionSecret: string | undefined
+  keyAlgorithm: 'ES256' | 'EdDSA'
+  keyRotationInterval: number
+  jwksMaxAge: number
 }
 
 export class ConfigError extends Error {}
@@ -68,6 +75,20 @@ function url (env: Env, name: string, schemes: string[]): string | undefined {
   try { parsed = new URL(raw) } catch { throw new ConfigError(`${name} must be a URL (${schemes.join(' or ')}), got something else`) }
   if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must start with ${schemes.join(' or ')}`)
   return raw
+}
+
+/** A secret of 32 bytes or more (RFC 7518: as long as the HMAC's hash), or unset. */
+function secret (env: Env, name: string): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (Buffer.byteLength(raw) < 32) throw new ConfigError(`${name} must be at least 32 bytes of random data`)
+  return raw
+}
+
+function keyAlgorithm (env: Env): Config['keyAlgorithm'] {
+  const raw = (env.KEY_ALGORITHM ?? 'ES256').trim()
+  if (raw === 'ES256' || raw === 'EdDSA') return raw
+  throw new ConfigError(`KEY_ALGORITHM must be ES256 or EdDSA, got "${raw}"`)
 }
 
 function nonEmpty (env: Env, name: string, fallback: string): string {
@@ -157,7 +178,12 @@ export function loadConfig (env: Env = process.env): Config {
     bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576),
     requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600),
     pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800),
-    revocationPollInterval: int(env, 'REVOCATION_POLL_INTERVAL', 5, 1, 60)
+    revocationPollInterval: int(env, 'REVOCATION_POLL_INTERVAL', 5, 1, 60),
+    keyEncryptionSecret: secret(env, 'KEY_ENCRYPTION_SECRET'),
+    sessionSecret: secret(env, 'SESSION_SECRET'),
+    keyAlgorithm: keyAlgorithm(env),
+    keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 60, 31536000),
+    jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)
@@ -170,12 +196,14 @@ export function loadConfig (env: Env = process.env): Config {
     throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD go together: set both or neither')
   }
   if (config.nodeEnv === 'production') {
-    if (config.jwtSecret === undefined && config.jwtPrivateKey === undefined) {
-      throw new ConfigError('NODE_ENV=production needs JWT_PRIVATE_KEY (or JWT_SECRET): generated signing keys are for development only')
+    if (config.jwtSecret === undefined && config.jwtPrivateKey === undefined && config.keyEncryptionSecret === undefined) {
+      throw new ConfigError('NODE_ENV=production with managed signing keys (no JWT_PRIVATE_KEY, no JWT_SECRET) needs KEY_ENCRYPTION_SECRET: 32 or more random bytes, the same on every instance, that encrypt the keys in the database')
     }
     if (!config.cookieSecure) throw new ConfigError('NODE_ENV=production refuses COOKIE_SECURE=false: refresh cookies must never travel over plain HTTP')
-    if (config.jwtSecret !== undefined && /^(.)\1*$|secret|changeme|password/i.test(config.jwtSecret)) {
-      throw new ConfigError('JWT_SECRET looks like a placeholder: use 32 or more random bytes in production')
+    for (const [name, value] of [['JWT_SECRET', config.jwtSecret], ['KEY_ENCRYPTION_SECRET', config.keyEncryptionSecret], ['SESSION_SECRET', config.sessionSecret]] as const) {
+      if (value !== undefined && /^(.)\1*$|secret|changeme|password/i.test(value)) {
+        throw new ConfigError(`${name} looks like a placeholder: use 32 or more random bytes in production`)
+      }
     }
   }
   return config

@@ -16,6 +16,7 @@ export const ForbiddenError = createError('FORBIDDEN', 'You do not have access t
 export const NotFoundError = createError('NOT_FOUND', '%s', 404)
 export const LastAdminError = createError('LAST_ADMIN', 'The last admin cannot lose the admin role or be disabled', 409)
 export const TooManyRequestsError = createError('TOO_MANY_REQUESTS', 'Too many requests; retry later', 429)
+export const KeysNotManagedError = createError('KEYS_NOT_MANAGED', 'Signing keys are static (JWT_PRIVATE_KEY or JWT_SECRET): rotate them by changing the configuration', 409)
 export const ServiceUnavailableError = createError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly', 503)
 
 /** Errors whose 401 answers a request that expected a bearer token (RFC 6750). */

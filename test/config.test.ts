@@ -38,7 +38,12 @@ t.test('a bad value stops start-up with a sentence naming the variable', async (
     [{ TRUST_PROXY: 'yes please' }, /^TRUST_PROXY must be/],
     [{ TRUST_PROXY: '10.0.0.0/33' }, /^TRUST_PROXY must be/],
     [{ TRUST_PROXY: '0' }, /^TRUST_PROXY as a hop count/],
-    [{ PRUNE_INTERVAL: '-1' }, /^PRUNE_INTERVAL /]
+    [{ PRUNE_INTERVAL: '-1' }, /^PRUNE_INTERVAL /],
+    [{ KEY_ENCRYPTION_SECRET: 'short' }, /^KEY_ENCRYPTION_SECRET must be at least 32 bytes/],
+    [{ SESSION_SECRET: 'short' }, /^SESSION_SECRET must be at least 32 bytes/],
+    [{ KEY_ALGORITHM: 'RS256' }, /^KEY_ALGORITHM must be ES256 or EdDSA/],
+    [{ KEY_ROTATION_INTERVAL: '10' }, /^KEY_ROTATION_INTERVAL /],
+    [{ JWKS_MAX_AGE: 'soon' }, /^JWKS_MAX_AGE /]
   ]
   for (const [env, message] of bad) {
     t.throws(() => loadConfig(env), { constructor: ConfigError, message }, JSON.stringify(env))
@@ -46,7 +51,9 @@ t.test('a bad value stops start-up with a sentence naming the variable', async (
 })
 
 t.test('production refuses generated secrets and insecure cookies', async (t) => {
-  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /JWT_PRIVATE_KEY/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /needs KEY_ENCRYPTION_SECRET/)
+  t.equal(loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_SECRET: 'Zq81vN0aPq2LmR7tY5wX3cB6kkkkkkkkkkkk' }).jwtSecret, undefined, 'managed keys are fine in production')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_SECRET: 'changeme-changeme-changeme-changeme' }), /KEY_ENCRYPTION_SECRET looks like a placeholder/)
   const secret = 'k'.repeat(12) + 'Zq81vN0aPq2LmR7tY5wX3cB6'
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, COOKIE_SECURE: 'false' }), /COOKIE_SECURE=false/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'changeme-changeme-changeme-changeme' }), /placeholder/)

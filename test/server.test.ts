@@ -43,11 +43,11 @@ t.test('start on embedded defaults, restart, data survives', async (t) => {
   t.notMatch(second.output(), /"authorization":"Bearer|refresh_token=|an admin passphrase/, 'no secret in any log line')
 })
 
-t.test('production refuses to start on generated secrets', async (t) => {
+t.test('production refuses to start without a key-encryption secret for managed keys', async (t) => {
   const s = await start({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-prod-')) })
   const code = await new Promise((resolve) => s.proc.once('exit', resolve))
   t.equal(code, 1)
-  t.match(s.output(), /configuration error: NODE_ENV=production needs JWT_PRIVATE_KEY/)
+  t.match(s.output(), /configuration error: NODE_ENV=production with managed signing keys \(no JWT_PRIVATE_KEY, no JWT_SECRET\) needs KEY_ENCRYPTION_SECRET/)
 })
 
 t.test('a slow client cannot hold a connection open (slowloris)', async (t) => {

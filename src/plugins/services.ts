@@ -11,16 +11,16 @@ import { createRotation, type RefreshRotation } from '../services/rotation.ts'
 import { createCsrf, type Csrf } from '../services/csrf.ts'
 import { createUserRevocation, type UserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin, type UserAdmin } from '../services/user-admin.ts'
-import { loadHmacSecret, type SigningKey } from '../services/keys.ts'
 
-export default fp(async function servicesPlugin (app, opts: { config: Config, key: SigningKey }) {
+export default fp(async function servicesPlugin (app, opts: { config: Config }) {
   const { config } = opts
   const passwords = createPasswordHasher({ cost: config.bcryptCost, workers: config.hashWorkers })
   app.addHook('onClose', async () => { await passwords.close() })
   // Security events: one structured line each, who/what/where, never a secret.
   const security = app.log.child({ security: true })
   const accounts = createAccounts({ prisma: app.prisma, query: app.db.query, hasher: passwords })
-  const hmacKey = createSecretKey(loadHmacSecret(opts.key)) // imported once, not on every HMAC
+  // Its own secret, not the signing key's: no key rotation ever breaks a session.
+  const hmacKey = createSecretKey(app.keys.sessionSecret) // imported once, not on every HMAC
   const sessions = createSessions({
     prisma: app.prisma,
     query: app.db.query,
@@ -64,7 +64,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config, ke
     const outcome = await accounts.ensureAdmin(config.adminUsername, config.adminPassword)
     app.log.info({ username: config.adminUsername, outcome }, 'bootstrap admin ready')
   }
-}, { name: 'services', dependencies: ['db', 'revocation-list'] })
+}, { name: 'services', dependencies: ['db', 'revocation-list', 'signing-keys'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

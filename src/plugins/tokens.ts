@@ -1,14 +1,14 @@
-// Access tokens: signed and verified by @fastify/jwt (fast-jwt), with the
-// algorithm, issuer, audience and `typ` pinned. A verified token is cached
-// (keyed by the token, never past its `exp`, see services/verified-tokens.ts),
-// so the signature is not checked again on every request; the revocation
-// check always is.
+// Access tokens: signed with the keyring's current key and verified with the
+// key their `kid` names, by fast-jwt (the library under @fastify/jwt, used
+// directly because @fastify/jwt holds one key and rotation needs several),
+// with the algorithm, issuer, audience and `typ` pinned per key. A verified
+// token is cached (keyed by the token, never past its `exp`, see
+// services/verified-tokens.ts), so the signature is not checked again on
+// every request; the revocation checks always are, the key's included.
 import fp from 'fastify-plugin'
-import fastifyJwt from '@fastify/jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, TokenExpiredError, TokenInvalidError, TokenMissingError, TokenRevokedError } from '../errors.ts'
-import type { SigningKey } from '../services/keys.ts'
 import { VerifiedTokens } from '../services/verified-tokens.ts'
 
 export interface AccessClaims {
@@ -25,10 +25,12 @@ export interface AccessClaims {
 
 export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
-const AT_TYP = 'at+jwt'
+interface Verified { claims: AccessClaims, kid: string, exp: number }
+
 const VERIFIED_CACHE_SIZE = 10_000
 // RFC 6750 b64token, bounded: no header parsing work for absurd inputs.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]{1,4096}=*) *$/i
+const HEADER_MAX = 512
 
 function isClaims (p: any): p is AccessClaims {
   return p !== null && typeof p === 'object' &&
@@ -38,30 +40,32 @@ function isClaims (p: any): p is AccessClaims {
     (p.ver === undefined || Number.isSafeInteger(p.ver))
 }
 
-export default fp(async function tokensPlugin (app, opts: { key: SigningKey, issuer: string, audience: string, ttl: number }) {
-  const { key, issuer, audience, ttl } = opts
-  await app.register(fastifyJwt, {
-    secret: key.secret,
-    sign: { algorithm: key.algorithm, kid: key.kid, iss: issuer, aud: audience, expiresIn: ttl, header: { typ: AT_TYP } } as any,
-    verify: {
-      algorithms: [key.algorithm],
-      allowedIss: issuer,
-      allowedAud: audience,
-      checkTyp: AT_TYP,
-      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
-    } as any
-  })
+/** The `kid` of a compact JWS, read before any verification only to pick the key. */
+function kidOf (token: string): string | undefined {
+  const dot = token.indexOf('.')
+  if (dot <= 0 || dot > HEADER_MAX) return undefined
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString())
+    return typeof header?.kid === 'string' ? header.kid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
+  const { ttl } = opts
+  const { keyring } = app.keys
 
   /** `user` as read in the same statement as its version: the token carries one consistent state. */
   function issue (user: TokenUser, sid: string): { token: string, expiresIn: number } {
-    const token = app.jwt.sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion })
+    const token = keyring.signer().sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion })
     return { token, expiresIn: ttl }
   }
 
-  const verified = new VerifiedTokens<AccessClaims>(VERIFIED_CACHE_SIZE)
+  const verified = new VerifiedTokens<Verified>(VERIFIED_CACHE_SIZE)
 
   /** Verifies signature and claims, or throws the API's 401 errors. Does not consult revocations. */
-  function verify (header: string | undefined): AccessClaims {
+  function check (header: string | undefined): Verified {
     if (header === undefined || header === '') throw new TokenMissingError()
     // The common case: "Bearer <a token verified before>".
     if (header.startsWith('Bearer ')) {
@@ -70,24 +74,30 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
     }
     const m = BEARER.exec(header)
     if (m === null) throw new TokenInvalidError()
+    const kid = kidOf(m[1])
+    const verify = kid === undefined ? undefined : keyring.verifier(kid)
+    if (verify === undefined) throw new TokenInvalidError()
     let claims: unknown
     try {
-      claims = app.jwt.verify(m[1])
+      claims = verify(m[1])
     } catch (err) {
       if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new TokenExpiredError()
       throw new TokenInvalidError()
     }
     if (!isClaims(claims)) throw new TokenInvalidError()
-    verified.set(m[1], claims)
-    return claims
+    const entry = { claims, kid: kid!, exp: claims.exp }
+    verified.set(m[1], entry)
+    return entry
   }
 
-  app.decorate('tokens', { issue, verify, ttl })
+  app.decorate('tokens', { issue, verify: (header: string | undefined) => check(header).claims, ttl })
   app.decorateRequest('auth', null)
 
   app.decorate('authenticate', function authenticate (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
     try {
-      const claims = verify(request.headers.authorization)
+      const { claims, kid } = check(request.headers.authorization)
+      // A key revoked in an emergency: its tokens are not ours anymore.
+      if (app.revocations.isKeyRevoked(kid)) throw new TokenInvalidError()
       if (app.revocations.isRevoked(claims)) throw new TokenRevokedError()
       request.auth = claims
       done()
@@ -101,7 +111,7 @@ export default fp(async function tokensPlugin (app, opts: { key: SigningKey, iss
       done(request.auth?.roles.includes(role) === true ? undefined : new ForbiddenError())
     }
   })
-}, { name: 'tokens', dependencies: ['revocation-list'] })
+}, { name: 'tokens', dependencies: ['revocation-list', 'signing-keys'] })
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
 

@@ -1,64 +1,62 @@
-// Signing keys. JWT_PRIVATE_KEY (PEM: EC P-256, Ed25519 or RSA) or JWT_SECRET
-// (HS256) when given; otherwise an ES256 key generated once into DATA_DIR.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+// Where signing keys and the session secret come from. Static keys:
+// JWT_PRIVATE_KEY (PEM: EC P-256, Ed25519 or RSA) or JWT_SECRET (HS256).
+// Otherwise keys are managed in the database (signing-keys.ts), encrypted
+// with KEY_ENCRYPTION_SECRET; in development, when that is unset, a secret
+// is generated once into DATA_DIR.
+import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../config.ts'
+import { materialFromPrivate, sessionSecretFrom, thumbprint, type KeyMaterial } from './signing-keys.ts'
 
-export interface SigningKey {
-  algorithm: 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
-  kid: string
-  /** For @fastify/jwt: a string secret or a PEM pair. */
-  secret: string | { private: string, public: string }
-  /** Public keys to publish as a JWK Set (empty for HS256). */
-  jwks: { keys: Array<Record<string, unknown>> }
-  generated: boolean
-}
+export interface StaticKey { material: KeyMaterial, jwk: Record<string, unknown> | undefined }
 
-function fromPrivateKey (pem: string, generated: boolean): SigningKey {
+function fromPrivateKey (pem: string): StaticKey {
   let key: KeyObject
   try { key = createPrivateKey(pem) } catch { throw new ConfigError('JWT_PRIVATE_KEY is not a readable PEM private key') }
-  const pub = createPublicKey(key)
-  let algorithm: SigningKey['algorithm']
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') algorithm = 'ES256'
-  else if (key.asymmetricKeyType === 'ed25519') algorithm = 'EdDSA'
-  else if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) algorithm = 'RS256'
+  let alg: KeyMaterial['alg']
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') alg = 'ES256'
+  else if (key.asymmetricKeyType === 'ed25519') alg = 'EdDSA'
+  else if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) alg = 'RS256'
   else throw new ConfigError('JWT_PRIVATE_KEY must be an EC P-256, Ed25519 or RSA (2048 bits or more) key')
-  const jwk = pub.export({ format: 'jwk' }) as Record<string, unknown>
-  const kid = createHash('sha256').update(pub.export({ format: 'der', type: 'spki' })).digest('base64url').slice(0, 16)
-  return {
-    algorithm,
-    kid,
-    secret: { private: key.export({ format: 'pem', type: 'pkcs8' }).toString(), public: pub.export({ format: 'pem', type: 'spki' }).toString() },
-    jwks: { keys: [{ ...jwk, kid, alg: algorithm, use: 'sig' }] },
-    generated
-  }
+  const jwk = createPublicKey(key).export({ format: 'jwk' }) as Record<string, unknown>
+  const kid = thumbprint(jwk)
+  return { material: materialFromPrivate(kid, alg, key), jwk: { ...jwk, kid, alg, use: 'sig' } }
 }
 
-export function loadSigningKey (config: { jwtPrivateKey?: string, jwtSecret?: string, dataDir: string }): SigningKey {
-  if (config.jwtPrivateKey !== undefined) return fromPrivateKey(config.jwtPrivateKey.replace(/\\n/g, '\n'), false)
+/** The static key, if the configuration names one; undefined: keys are managed. */
+export function staticKey (config: { jwtPrivateKey?: string, jwtSecret?: string }): StaticKey | undefined {
+  if (config.jwtPrivateKey !== undefined) return fromPrivateKey(config.jwtPrivateKey.replace(/\\n/g, '\n'))
   if (config.jwtSecret !== undefined) {
-    return {
-      algorithm: 'HS256',
-      kid: 'hs-' + createHash('sha256').update(config.jwtSecret).digest('base64url').slice(0, 8),
-      secret: config.jwtSecret,
-      jwks: { keys: [] },
-      generated: false
-    }
+    const kid = 'hs-' + createHash('sha256').update(config.jwtSecret).digest('base64url').slice(0, 8)
+    return { material: { kid, alg: 'HS256', signingKey: config.jwtSecret, verifyingKey: config.jwtSecret }, jwk: undefined }
   }
+  return undefined
+}
+
+/** KEY_ENCRYPTION_SECRET, or (development) one generated once into DATA_DIR. */
+export function keyEncryptionSecret (config: { keyEncryptionSecret?: string, dataDir: string }): { secret: string, generated: boolean } {
+  if (config.keyEncryptionSecret !== undefined) return { secret: config.keyEncryptionSecret, generated: false }
   const dir = join(config.dataDir, 'keys')
-  const file = join(dir, 'signing-key.pem')
+  const file = join(dir, 'key-encryption-secret')
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    // 'wx': if another instance wrote it first, keep theirs.
-    try { writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' }) } catch {}
+    // 'wx': if another process wrote it first, keep theirs.
+    try { writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' }) } catch {}
   }
-  return fromPrivateKey(readFileSync(file, 'utf8'), true)
+  return { secret: readFileSync(file, 'utf8').trim(), generated: true }
 }
 
-/** A secret for HMACs (CSRF tokens, refresh-token derivation), derived from the signing key. */
-export function loadHmacSecret (signing: SigningKey): Buffer {
-  const material = typeof signing.secret === 'string' ? signing.secret : signing.secret.private
-  return createHash('sha256').update('auth-service hmac v1\0').update(material).digest()
+/**
+ * The HMAC key behind CSRF values and refresh-token successors: its own
+ * secret, so that no signing-key change breaks a session. SESSION_SECRET if
+ * set; else derived from KEY_ENCRYPTION_SECRET (managed keys); else, with a
+ * static key and no SESSION_SECRET, derived from that key as before it had
+ * its own (changing the key then ends cookie sessions: set SESSION_SECRET).
+ */
+export function sessionSecret (config: { sessionSecret?: string }, keys: { static?: StaticKey, kekSecret?: string }): { key: Buffer, fromSigningKey: boolean } {
+  if (config.sessionSecret !== undefined) return { key: sessionSecretFrom(config.sessionSecret), fromSigningKey: false }
+  if (keys.kekSecret !== undefined) return { key: sessionSecretFrom(keys.kekSecret), fromSigningKey: false }
+  const material = keys.static!.material.signingKey
+  return { key: createHash('sha256').update('auth-service hmac v1\0').update(material).digest(), fromSigningKey: true }
 }

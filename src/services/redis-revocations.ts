@@ -9,7 +9,8 @@ function parse (raw: string | null): RevocationEntry | undefined {
   if (raw === null) return undefined
   try {
     const e = JSON.parse(raw)
-    if ((e.kind === 'session' || (e.kind === 'user' && Number.isSafeInteger(e.version))) && typeof e.id === 'string' && typeof e.until === 'number') return e
+    const known = e.kind === 'session' || e.kind === 'key' || e.kind === 'key-set' || (e.kind === 'user' && Number.isSafeInteger(e.version))
+    if (known && typeof e.id === 'string' && typeof e.until === 'number') return e
   } catch {}
   return undefined
 }
@@ -29,7 +30,7 @@ export function createRedisBackend (url: string, prefix = 'auth:') {
   const channel = `${prefix}revocations`
   // A user's version is part of its key: two revocations published out of
   // order leave two keys, and a sync keeps the higher (never overwritten down).
-  const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:session:${e.id}`
+  const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:${e.kind}:${e.id}`
   // ioredis emits 'error' on every failed reconnect; the mirror's state says what matters.
   client.on('error', () => {})
   subscriber.on('error', () => {})

@@ -5,15 +5,20 @@
 // seconds the mirror re-reads what changed there since, so a revocation whose
 // push was lost still arrives.
 //
-// Two kinds of entry, both exact (no clock comparison):
+// Entries, all exact (no clock comparison):
 // - a session: every access token of that session is refused;
 // - a user's minimum token version: every access token of the user issued
-//   under a lower version (claim `ver`) is refused. Versions only grow.
+//   under a lower version (claim `ver`) is refused. Versions only grow;
+// - a signing key (kid) revoked in an emergency: every token it signed is refused.
+// A `key-set` message is no revocation: it tells every instance that the
+// signing keys changed (a rotation), so that they re-read them now.
 import { ServiceUnavailableError } from '../errors.ts'
 
 export type RevocationEntry =
   | { kind: 'session', id: string, until: number }
   | { kind: 'user', id: string, version: number, until: number }
+  | { kind: 'key', id: string, until: number }
+  | { kind: 'key-set', id: string, until: number }
 
 /** The claims a revocation check reads. `ver` is absent from tokens older than versions (read as 0). */
 export interface RevocableClaims { sid: string, sub: string, ver?: number }
@@ -59,6 +64,8 @@ export interface RevocationListOptions {
   pollIntervalMs?: number
 }
 
+type KeyListener = (kind: 'key' | 'key-set', kid: string) => void
+
 // A re-read overlaps the previous one by this much: a revocation committed
 // late (its timestamp is its transaction's start) is still read.
 const POLL_OVERLAP_MS = 30_000
@@ -67,6 +74,9 @@ export function createRevocationList (opts: RevocationListOptions) {
   const { backend } = opts
   const sessions = new Map<string, number>()
   const users = new Map<string, { version: number, until: number }>()
+  const keys = new Map<string, number>()
+  const keyListeners: KeyListener[] = []
+  const keyEvent: KeyListener = (kind, kid) => { for (const l of keyListeners) l(kind, kid) }
   let trusted = false
   let generation = 0
   let closed = false
@@ -76,7 +86,13 @@ export function createRevocationList (opts: RevocationListOptions) {
 
   function apply (entry: RevocationEntry): void {
     if (entry.until <= Date.now()) return
-    if (entry.kind === 'session') {
+    if (entry.kind === 'key-set') {
+      keyEvent('key-set', entry.id)
+    } else if (entry.kind === 'key') {
+      const known = keys.has(entry.id)
+      keys.set(entry.id, Math.max(entry.until, keys.get(entry.id) ?? 0))
+      if (!known) keyEvent('key', entry.id)
+    } else if (entry.kind === 'session') {
       sessions.set(entry.id, Math.max(entry.until, sessions.get(entry.id) ?? 0))
     } else {
       const prev = users.get(entry.id)
@@ -125,6 +141,7 @@ export function createRevocationList (opts: RevocationListOptions) {
     const now = Date.now()
     for (const [id, until] of sessions) if (until <= now) sessions.delete(id)
     for (const [id, u] of users) if (u.until <= now) users.delete(id)
+    for (const [id, until] of keys) if (until <= now) keys.delete(id)
   }
   const sweeper = setInterval(sweep, opts.sweepIntervalMs ?? 30_000)
   sweeper.unref()
@@ -168,6 +185,22 @@ export function createRevocationList (opts: RevocationListOptions) {
       const u = users.get(claims.sub)
       return u !== undefined && (claims.ver ?? 0) < u.version
     },
+    /** Called when a signing key is revoked (once per kid) or the key set changed. */
+    onKeyEvent (listener: KeyListener): void {
+      keyListeners.push(listener)
+    },
+    /** A signing key revoked in an emergency: its tokens are refused whatever their claims. */
+    isKeyRevoked (kid: string): boolean {
+      if (!trusted) throw new ServiceUnavailableError()
+      return keys.has(kid)
+    },
+    revokeKey (kid: string, until: number): Promise<void> {
+      return publish({ kind: 'key', id: kid, until })
+    },
+    /** Tells every instance to re-read the signing keys now. */
+    keysChanged (kid: string): Promise<void> {
+      return publish({ kind: 'key-set', id: kid, until: Date.now() + 60_000 })
+    },
     revokeSession (sid: string, until: number): Promise<void> {
       return publish({ kind: 'session', id: sid, until })
     },
@@ -175,7 +208,7 @@ export function createRevocationList (opts: RevocationListOptions) {
     revokeUserBelow (userId: string, version: number, until: number): Promise<void> {
       return publish({ kind: 'user', id: userId, version, until })
     },
-    size: () => ({ sessions: sessions.size, users: users.size }),
+    size: () => ({ sessions: sessions.size, users: users.size, keys: keys.size }),
     sweep,
     /** Re-reads recent changes from the durable record now (the timer does it every few seconds). */
     poll,

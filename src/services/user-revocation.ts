@@ -58,11 +58,13 @@ export type UserRevocation = ReturnType<typeof createUserRevocation>
 export async function loadDurableRevocations (prisma: PrismaClient, since?: Date): Promise<RevocationEntry[]> {
   const horizon = revocationHorizon()
   const from = since === undefined || since < horizon ? horizon : since
-  const [sessions, users] = await Promise.all([
+  const [sessions, users, keys] = await Promise.all([
     prisma.session.findMany({ where: { revokedAt: { gte: from } }, select: { id: true, revokedAt: true } }),
-    prisma.user.findMany({ where: { tokensRevokedAt: { gte: from } }, select: { id: true, tokenVersion: true, tokensRevokedAt: true } })
+    prisma.user.findMany({ where: { tokensRevokedAt: { gte: from } }, select: { id: true, tokenVersion: true, tokensRevokedAt: true } }),
+    prisma.signingKey.findMany({ where: { revokedAt: { gte: from } }, select: { kid: true, revokedAt: true } })
   ])
   return [
+    ...keys.map((k) => ({ kind: 'key' as const, id: k.kid, until: revocationUntil((k.revokedAt as Date).getTime()) })),
     ...sessions.map((s) => ({ kind: 'session' as const, id: s.id, until: revocationUntil((s.revokedAt as Date).getTime()) })),
     ...users.map((u) => ({ kind: 'user' as const, id: u.id, version: u.tokenVersion, until: revocationUntil((u.tokensRevokedAt as Date).getTime()) }))
   ]

@@ -23,7 +23,8 @@ export interface TestApp {
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-export const testEnv = { BCRYPT_COST: '4', RATE_LIMIT: 'off', COOKIE_SECURE: 'false', LOG_LEVEL: 'silent', HASH_WORKERS: '1' }
+// One key-encryption secret for every test app: instances sharing a database share their managed keys.
+export const testEnv = { BCRYPT_COST: '4', RATE_LIMIT: 'off', COOKIE_SECURE: 'false', LOG_LEVEL: 'silent', HASH_WORKERS: '1', KEY_ENCRYPTION_SECRET: 'test-key-encryption-0123456789abcdef' }
 
 export async function buildApp (t: Teardown, opts: {
   backend: Backend

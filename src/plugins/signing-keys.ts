@@ -1,0 +1,97 @@
+// Signing keys as the decorator `keys`: the keyring tokens are signed and
+// verified with, the session secret, and (managed keys) rotation and
+// emergency revocation. Every instance re-reads the keys on a timer and at
+// once when another instance says they changed (the revocation channel), and
+// makes sure a next key is published before the current one is due.
+import fp from 'fastify-plugin'
+import type { Config } from '../config.ts'
+import { NotFoundError, KeysNotManagedError } from '../errors.ts'
+import { keyEncryptionKey, createKeyStore, KEY_RETIRE_SKEW_MS, type KeyView } from '../services/signing-keys.ts'
+import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring.ts'
+import { keyEncryptionSecret, sessionSecret, staticKey } from '../services/keys.ts'
+import { revocationUntil } from '../services/revocation-list.ts'
+
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+
+export default fp(async function signingKeysPlugin (app, opts: { config: Config }) {
+  const { config } = opts
+  const tokenOptions = { issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl, typ: ACCESS_TOKEN_TYP }
+  const fixed = staticKey(config)
+  let keyring: Keyring
+  let rotate: () => Promise<KeyView>
+  let revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>
+  let kekSecret: string | undefined
+
+  if (fixed !== undefined) {
+    keyring = staticKeyring(fixed.material, fixed.jwk, tokenOptions)
+    rotate = revoke = async () => { throw new KeysNotManagedError() }
+  } else {
+    const kek = keyEncryptionSecret(config)
+    kekSecret = kek.secret
+    if (kek.generated) app.log.warn('KEY_ENCRYPTION_SECRET is not set: signing keys are encrypted with a secret generated into DATA_DIR (development only; every instance needs the same one)')
+    const retireAfterMs = config.accessTokenTtl * 1000 + KEY_RETIRE_SKEW_MS
+    const store = createKeyStore({
+      prisma: app.prisma,
+      kek: keyEncryptionKey(kek.secret),
+      alg: config.keyAlgorithm,
+      rotationIntervalMs: config.keyRotationInterval * 1000,
+      jwksMaxAgeMs: config.jwksMaxAge * 1000,
+      retireAfterMs
+    })
+    await store.ensure()
+    const ring = await managedKeyring(store, keyEncryptionKey(kek.secret), { ...tokenOptions, retireAfterMs })
+    keyring = ring
+    const view = (kid: string) => ring.list().find((k) => k.kid === kid)!
+    const tell = (kid: string) => app.revocations.keysChanged(kid).catch(() => {}) // the timers catch up if this is lost
+
+    // Another instance rotated or revoked: re-read now.
+    app.revocations.onKeyEvent(() => { ring.reload().catch((err) => app.log.warn({ err: { message: err.message } }, 'signing keys could not be re-read')) })
+    const reader = setInterval(() => { ring.reload().catch(() => {}) }, config.revocationPollInterval * 1000)
+    // Due rotations: checked often enough that the next key is published JWKS_MAX_AGE before it signs.
+    const dueEvery = Math.max(1000, Math.min(60_000, config.jwksMaxAge * 250, config.keyRotationInterval * 250))
+    const rotator = setInterval(() => {
+      store.ensure().then(async (created) => {
+        if (created.length === 0) return
+        await ring.reload()
+        for (const k of created) {
+          app.log.info({ kid: k.kid, signsFrom: k.signsFrom }, 'signing key created')
+          await tell(k.kid)
+        }
+      }).catch((err) => app.log.warn({ err: { message: err.message } }, 'key rotation check failed; retried'))
+    }, dueEvery)
+    reader.unref()
+    rotator.unref()
+    app.addHook('onClose', async () => { clearInterval(reader); clearInterval(rotator) })
+
+    rotate = async () => {
+      const row = await store.rotate()
+      await ring.reload()
+      await tell(row.kid)
+      return view(row.kid)
+    }
+    revoke = async (kid) => {
+      const out = await store.revoke(kid)
+      if (out === undefined) throw new NotFoundError('No such signing key')
+      // Refused here before the answer, on every other instance through the channel.
+      await app.revocations.revokeKey(kid, revocationUntil(Date.now()))
+      await ring.reload()
+      if (out.replacement !== undefined) await tell(out.replacement.kid)
+      return { revoked: view(kid), replacement: out.replacement === undefined ? undefined : view(out.replacement.kid) }
+    }
+  }
+
+  const session = sessionSecret(config, { static: fixed, kekSecret })
+  if (session.fromSigningKey) app.log.warn('SESSION_SECRET is not set: CSRF values and refresh-token successors are derived from the static signing key, so changing that key ends cookie sessions')
+  app.decorate('keys', { keyring, sessionSecret: session.key, rotate, revoke })
+}, { name: 'signing-keys', dependencies: ['db', 'revocation-list'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    keys: {
+      keyring: Keyring
+      sessionSecret: Buffer
+      rotate: () => Promise<KeyView>
+      revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>
+    }
+  }
+}
