@@ -182,7 +182,7 @@ export function loadConfig (env: Env = process.env): Config {
     keyEncryptionSecret: secret(env, 'KEY_ENCRYPTION_SECRET'),
     sessionSecret: secret(env, 'SESSION_SECRET'),
     keyAlgorithm: keyAlgorithm(env),
-    keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 60, 31536000),
+    keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
     jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {

@@ -6,6 +6,7 @@ import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDatabase, type Database } from './db/database.ts'
 import { DataDirInUseError } from './db/data-dir-lock.ts'
 import { BootstrapAdminError } from './services/accounts.ts'
+import { KeyDecryptionError } from './services/signing-keys.ts'
 import app from './app.ts'
 import { serverOptions } from './server-options.ts'
 
@@ -17,7 +18,7 @@ function fail (sentence: string): never {
 /** One sentence for an operator: what stopped start-up, never a stack trace. */
 function startupError (err: unknown, config: Config): string {
   if (err instanceof ConfigError) return `configuration error: ${err.message}`
-  if (err instanceof DataDirInUseError || err instanceof BootstrapAdminError) return `cannot start: ${err.message}`
+  if (err instanceof DataDirInUseError || err instanceof BootstrapAdminError || err instanceof KeyDecryptionError) return `cannot start: ${err.message}`
   const message = (err as { message?: string }).message ?? String(err)
   const where = config.databaseUrl !== undefined ? 'the database at DATABASE_URL' : `the embedded database under DATA_DIR (${config.dataDir})`
   return `cannot start: ${where} could not be opened or migrated: ${message.split('\n')[0]}`

@@ -42,7 +42,7 @@ t.test('a bad value stops start-up with a sentence naming the variable', async (
     [{ KEY_ENCRYPTION_SECRET: 'short' }, /^KEY_ENCRYPTION_SECRET must be at least 32 bytes/],
     [{ SESSION_SECRET: 'short' }, /^SESSION_SECRET must be at least 32 bytes/],
     [{ KEY_ALGORITHM: 'RS256' }, /^KEY_ALGORITHM must be ES256 or EdDSA/],
-    [{ KEY_ROTATION_INTERVAL: '10' }, /^KEY_ROTATION_INTERVAL /],
+    [{ KEY_ROTATION_INTERVAL: '9' }, /^KEY_ROTATION_INTERVAL /],
     [{ JWKS_MAX_AGE: 'soon' }, /^JWKS_MAX_AGE /]
   ]
   for (const [env, message] of bad) {

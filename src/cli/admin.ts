@@ -13,6 +13,11 @@ import { createRevocationList, createMemoryBackend } from '../services/revocatio
 import { createRedisBackend } from '../services/redis-revocations.ts'
 import { createUserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin } from '../services/user-admin.ts'
+import { createKeyOperations, keyStates, toView, type KeyView } from '../services/signing-keys.ts'
+import { managedKeyStore, staticKey } from '../services/keys.ts'
+import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
+import type { Config } from '../config.ts'
+import type { Database } from '../db/database.ts'
 
 const HELP = `usage: npm run admin -- <command>
 
@@ -23,10 +28,16 @@ const HELP = `usage: npm run admin -- <command>
   logout <username>                  end every session of the user
   disable <username>                 the user can no longer log in; sessions end
   enable <username>                  undo disable
+  keys list                          the signing keys and their states
+  keys rotate                        publish the next key now (it signs
+                                     JWKS_MAX_AGE later; no one is logged out)
+  keys revoke <kid>                  emergency: that key's tokens are refused at
+                                     once; sessions refresh into a new key
   --help                             this text
 
 Environment: DATABASE_URL (or DATA_DIR for the embedded database), REDIS_URL
-(so that running instances hear of revocations at once), BCRYPT_COST.
+(so that running instances hear of revocations at once), BCRYPT_COST, and for
+keys KEY_ENCRYPTION_SECRET as the service has it.
 The embedded database takes one process at a time: while a service runs on
 it, this refuses and names that process (use the admin API instead).
 Every change is also written to stderr as a JSON security event.`
@@ -46,7 +57,7 @@ export async function main (argv: string[]): Promise<number> {
     console.log(HELP)
     return command === undefined ? 1 : 0
   }
-  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable']
+  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys']
   if (!known.includes(command) || args[0] === undefined) {
     console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
     return 2
@@ -100,6 +111,9 @@ export async function main (argv: string[]): Promise<number> {
         console.log(`ended every session of ${username}`)
         break
       }
+      case 'keys':
+        await keys(config, db, revocations, args)
+        break
       case 'disable':
       case 'enable': {
         const { id } = await admin.byUsername(username)
@@ -118,6 +132,37 @@ export async function main (argv: string[]): Promise<number> {
     await hasher.close()
     await revocations.close()
     await db.close()
+  }
+}
+
+async function keys (config: Config, db: Database, revocations: RevocationList, args: string[]): Promise<void> {
+  const [sub, kid] = args
+  if (staticKey(config) !== undefined) throw new Error('signing keys are static (JWT_PRIVATE_KEY or JWT_SECRET): rotate them by changing the configuration')
+  const { store, retireAfterMs } = managedKeyStore(config, db.prisma)
+  const ops = createKeyOperations(store, revocations, revocationUntil)
+  const show = (k: KeyView) => console.log(`${k.kid}  ${k.alg}  ${k.state.padEnd(9)}  signs from ${k.signsFrom}${k.retiresAt !== null ? `  retires ${k.retiresAt}` : ''}`)
+  const viewOf = async (kid: string) => {
+    const rows = await store.load()
+    const row = rows.find((r) => r.kid === kid)!
+    return toView(row, keyStates(rows, Date.now(), retireAfterMs).get(kid)!)
+  }
+  if (sub === 'list') {
+    await store.ensure()
+    const rows = await store.load()
+    const states = keyStates(rows, Date.now(), retireAfterMs)
+    for (const row of rows.sort((a, b) => a.signsFrom.getTime() - b.signsFrom.getTime())) show(toView(row, states.get(row.kid)!))
+  } else if (sub === 'rotate') {
+    const row = await ops.rotate()
+    securityEvent('signing_key_rotated', row.kid)
+    show(await viewOf(row.kid))
+  } else if (sub === 'revoke' && kid !== undefined) {
+    const out = await ops.revoke(kid)
+    if (out === undefined) throw new Error(`no signing key ${kid}`)
+    securityEvent('signing_key_revoked', kid)
+    show(await viewOf(kid))
+    if (out.replacement !== undefined) show(await viewOf(out.replacement.kid))
+  } else {
+    throw new Error('keys takes list, rotate, or revoke <kid>')
   }
 }
 

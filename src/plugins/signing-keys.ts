@@ -6,9 +6,9 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
 import { NotFoundError, KeysNotManagedError } from '../errors.ts'
-import { keyEncryptionKey, createKeyStore, KEY_RETIRE_SKEW_MS, type KeyView } from '../services/signing-keys.ts'
+import { createKeyOperations, type KeyView } from '../services/signing-keys.ts'
 import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring.ts'
-import { keyEncryptionSecret, sessionSecret, staticKey } from '../services/keys.ts'
+import { managedKeyStore, sessionSecret, staticKey } from '../services/keys.ts'
 import { revocationUntil } from '../services/revocation-list.ts'
 
 export const ACCESS_TOKEN_TYP = 'at+jwt'
@@ -26,20 +26,11 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     keyring = staticKeyring(fixed.material, fixed.jwk, tokenOptions)
     rotate = revoke = async () => { throw new KeysNotManagedError() }
   } else {
-    const kek = keyEncryptionSecret(config)
-    kekSecret = kek.secret
-    if (kek.generated) app.log.warn('KEY_ENCRYPTION_SECRET is not set: signing keys are encrypted with a secret generated into DATA_DIR (development only; every instance needs the same one)')
-    const retireAfterMs = config.accessTokenTtl * 1000 + KEY_RETIRE_SKEW_MS
-    const store = createKeyStore({
-      prisma: app.prisma,
-      kek: keyEncryptionKey(kek.secret),
-      alg: config.keyAlgorithm,
-      rotationIntervalMs: config.keyRotationInterval * 1000,
-      jwksMaxAgeMs: config.jwksMaxAge * 1000,
-      retireAfterMs
-    })
+    const { store, kek, kekSecret: secret, generated, retireAfterMs } = managedKeyStore(config, app.prisma)
+    kekSecret = secret
+    if (generated) app.log.warn('KEY_ENCRYPTION_SECRET is not set: signing keys are encrypted with a secret generated into DATA_DIR (development only; every instance needs the same one)')
     await store.ensure()
-    const ring = await managedKeyring(store, keyEncryptionKey(kek.secret), { ...tokenOptions, retireAfterMs })
+    const ring = await managedKeyring(store, kek, { ...tokenOptions, retireAfterMs })
     keyring = ring
     const view = (kid: string) => ring.list().find((k) => k.kid === kid)!
     const tell = (kid: string) => app.revocations.keysChanged(kid).catch(() => {}) // the timers catch up if this is lost
@@ -63,19 +54,17 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     rotator.unref()
     app.addHook('onClose', async () => { clearInterval(reader); clearInterval(rotator) })
 
+    const ops = createKeyOperations(store, app.revocations, revocationUntil)
     rotate = async () => {
-      const row = await store.rotate()
+      const row = await ops.rotate()
       await ring.reload()
-      await tell(row.kid)
       return view(row.kid)
     }
     revoke = async (kid) => {
-      const out = await store.revoke(kid)
+      // Refused here before the answer (the mirror applies it first), on every other instance through the channel.
+      const out = await ops.revoke(kid)
       if (out === undefined) throw new NotFoundError('No such signing key')
-      // Refused here before the answer, on every other instance through the channel.
-      await app.revocations.revokeKey(kid, revocationUntil(Date.now()))
       await ring.reload()
-      if (out.replacement !== undefined) await tell(out.replacement.kid)
       return { revoked: view(kid), replacement: out.replacement === undefined ? undefined : view(out.replacement.kid) }
     }
   }

@@ -6,8 +6,9 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError } from '../config.ts'
-import { materialFromPrivate, sessionSecretFrom, thumbprint, type KeyMaterial } from './signing-keys.ts'
+import { ConfigError, type Config } from '../config.ts'
+import type { PrismaClient } from '../generated/prisma/client.ts'
+import { createKeyStore, keyEncryptionKey, KEY_RETIRE_SKEW_MS, materialFromPrivate, sessionSecretFrom, thumbprint, type KeyMaterial } from './signing-keys.ts'
 
 export interface StaticKey { material: KeyMaterial, jwk: Record<string, unknown> | undefined }
 
@@ -59,4 +60,22 @@ export function sessionSecret (config: { sessionSecret?: string }, keys: { stati
   if (keys.kekSecret !== undefined) return { key: sessionSecretFrom(keys.kekSecret), fromSigningKey: false }
   const material = keys.static!.material.signingKey
   return { key: createHash('sha256').update('auth-service hmac v1\0').update(material).digest(), fromSigningKey: true }
+}
+
+/** The managed key store as the configuration sets it up; the service and the CLI share it. */
+export function managedKeyStore (config: Config, prisma: PrismaClient) {
+  const kek = keyEncryptionSecret(config)
+  // After a key stops signing, its tokens live ACCESS_TOKEN_TTL more; the margin covers instances whose clocks
+  // switch a little late (at most JWKS_MAX_AGE, the slack verifiers are given anyway).
+  const retireAfterMs = config.accessTokenTtl * 1000 + Math.min(KEY_RETIRE_SKEW_MS, config.jwksMaxAge * 1000)
+  const key = keyEncryptionKey(kek.secret)
+  const store = createKeyStore({
+    prisma,
+    kek: key,
+    alg: config.keyAlgorithm,
+    rotationIntervalMs: config.keyRotationInterval * 1000,
+    jwksMaxAgeMs: config.jwksMaxAge * 1000,
+    retireAfterMs
+  })
+  return { store, kek: key, kekSecret: kek.secret, generated: kek.generated, retireAfterMs }
 }

@@ -145,7 +145,12 @@ export function createKeyStore (opts: KeyStoreOptions) {
   async function locked<T> (fn: (rows: KeyRow[], tx: Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]) => Promise<T>): Promise<T> {
     return prisma.$transaction(async (tx) => {
       await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${KEY_LOCK})`)
-      return fn(await tx.signingKey.findMany() as KeyRow[], tx)
+      const rows = await tx.signingKey.findMany() as KeyRow[]
+      // Never add a key that the other instances could not open: a process
+      // with another KEY_ENCRYPTION_SECRET stops here, with a sentence.
+      const sample = rows.find((r) => r.revokedAt === null)
+      if (sample !== undefined) decryptPrivateKey(opts.kek, sample.kid, sample.privateKey)
+      return fn(rows, tx)
     }, { timeout: 15_000 })
   }
 
@@ -209,3 +214,24 @@ export function createKeyStore (opts: KeyStoreOptions) {
 export type KeyStore = ReturnType<typeof createKeyStore>
 
 export const KEY_RETIRE_SKEW_MS = CLOCK_SKEW_MS
+
+/** Rotation and revocation with what every instance must hear of them; shared by the admin API and the CLI. */
+export function createKeyOperations (store: KeyStore, revocations: { revokeKey: (kid: string, until: number) => Promise<void>, keysChanged: (kid: string) => Promise<void> }, until: (now: number) => number) {
+  // A lost "changed" push only delays the others until their next re-read.
+  const tell = (kid: string) => revocations.keysChanged(kid).catch(() => {})
+  return {
+    async rotate (): Promise<KeyRow> {
+      const row = await store.rotate()
+      await tell(row.kid)
+      return row
+    },
+    /** undefined: no such key. A failed push is a 503; the revocation is in the database and reaches every instance at its next re-read. */
+    async revoke (kid: string): Promise<{ revoked: KeyRow, replacement?: KeyRow } | undefined> {
+      const out = await store.revoke(kid)
+      if (out === undefined) return undefined
+      await revocations.revokeKey(kid, until(Date.now()))
+      if (out.replacement !== undefined) await tell(out.replacement.kid)
+      return out
+    }
+  }
+}

@@ -1,16 +1,16 @@
 // The operator's command line against a real PostgreSQL database.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { buildApp } from '../helpers/app.ts'
-import { postgresForSuite } from '../helpers/servers.ts'
+import { buildApp, testEnv } from '../helpers/app.ts'
+import { postgresForSuite, eventually } from '../helpers/servers.ts'
 import { Client, GOOD_PASSWORD } from '../helpers/client.ts'
 
 t.test('npm run admin', async (t) => {
   const pg = await postgresForSuite()
   t.teardown(pg.drop)
   const { app } = await buildApp(t, { backend: 'real', databaseUrl: pg.url })
-  const run = (args: string[], input?: string) => spawnSync(process.execPath, ['src/cli/admin.ts', ...args], {
-    env: { ...process.env, DATABASE_URL: pg.url, REDIS_URL: app.revocations.backendName === 'redis' ? (process.env.REDIS_URL ?? '') : '', BCRYPT_COST: '4', AUTH_CLI_PASSWORD: '' },
+  const run = (args: string[], input?: string, extraEnv: Record<string, string> = {}) => spawnSync(process.execPath, ['src/cli/admin.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: pg.url, REDIS_URL: app.revocations.backendName === 'redis' ? (process.env.REDIS_URL ?? '') : '', BCRYPT_COST: '4', AUTH_CLI_PASSWORD: '', KEY_ENCRYPTION_SECRET: testEnv.KEY_ENCRYPTION_SECRET, ...extraEnv },
     input,
     encoding: 'utf8'
   })
@@ -48,4 +48,29 @@ t.test('npm run admin', async (t) => {
   t.equal(run(['logout', 'operator']).status, 0)
   t.equal((await again.refresh()).json().code, 'INVALID_REFRESH_TOKEN', 'logout ended the session')
   t.equal(run(['logout', 'nobody-here']).status, 1)
+
+  const keysList = run(['keys', 'list'])
+  t.equal(keysList.status, 0, keysList.stderr)
+  const current = /^(\S+)\s+ES256\s+current/m.exec(keysList.stdout)?.[1]
+  t.ok(current, 'keys list shows the current key')
+  const wrongSecret = run(['keys', 'rotate'], undefined, { KEY_ENCRYPTION_SECRET: 'another-key-encryption-secret-entirely-xx' })
+  t.equal(wrongSecret.status, 1, 'a CLI with another KEY_ENCRYPTION_SECRET adds no key the service could not open')
+  t.match(wrongSecret.stderr, /cannot be decrypted with this KEY_ENCRYPTION_SECRET: every instance must be given the same one/)
+  t.equal(await app.prisma.signingKey.count(), 1)
+  const rotated = run(['keys', 'rotate'])
+  t.equal(rotated.status, 0, rotated.stderr)
+  t.match(rotated.stdout, /ES256\s+next\s+signs from/, 'keys rotate publishes a next key')
+  t.match(rotated.stderr, /"event":"signing_key_rotated"/)
+  const user = new Client(app, 'header')
+  t.equal((await user.login('operator', GOOD_PASSWORD)).statusCode, 200)
+  t.equal((await user.me()).statusCode, 200)
+  const revoked = run(['keys', 'revoke', current!])
+  t.equal(revoked.status, 0, revoked.stderr)
+  t.match(revoked.stdout, new RegExp(`^${current}\\s+ES256\\s+revoked`, 'm'))
+  t.match(revoked.stdout, /ES256\s+current/, 'and a replacement signs at once')
+  t.ok(await eventually(async () => (await user.me()).statusCode === 401, 6000, 20), "the running service refuses the revoked key's tokens")
+  t.equal((await user.refresh()).statusCode, 200, 'the session refreshes into the new key')
+  t.equal((await user.me()).statusCode, 200)
+  t.equal(run(['keys', 'revoke', 'no-such-kid']).status, 1)
+  t.equal(run(['keys', 'spin']).status, 1)
 })
