@@ -21,6 +21,7 @@ import wellKnownRoutes from './routes/well-known.ts'
 import authRoutes from './routes/auth/index.ts'
 import adminUserRoutes from './routes/admin/users.ts'
 import adminKeyRoutes from './routes/admin/keys.ts'
+import revocationFeedRoutes from './routes/revocation-feed.ts'
 import { ErrorSchema } from './routes/auth/schemas.ts'
 
 export interface AppOptions {
@@ -108,6 +109,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(authRoutes, { prefix: '/auth', config })
   await fastify.register(adminUserRoutes, { prefix: '/admin' })
   await fastify.register(adminKeyRoutes, { prefix: '/admin' })
+  await fastify.register(revocationFeedRoutes, { prefix: '/auth', feedToken: config.revocationFeedToken })
 }
 
 export default fp(app, { name: 'auth-service' })

@@ -43,6 +43,8 @@ export interface Config {
   /** CSRF values and refresh-token successors; derived from KEY_ENCRYPTION_SECRET when unset. */
   sessionSecret: string | undefined
   keyAlgorithm: 'ES256' | 'EdDSA'
+  /** The bearer resource servers read GET /auth/revocations with; unset: the feed is off. */
+  revocationFeedToken: string | undefined
   keyRotationInterval: number
   jwksMaxAge: number
 }
@@ -182,6 +184,7 @@ export function loadConfig (env: Env = process.env): Config {
     keyEncryptionSecret: secret(env, 'KEY_ENCRYPTION_SECRET'),
     sessionSecret: secret(env, 'SESSION_SECRET'),
     keyAlgorithm: keyAlgorithm(env),
+    revocationFeedToken: secret(env, 'REVOCATION_FEED_TOKEN'),
     keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
     jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400)
   }
@@ -200,7 +203,7 @@ export function loadConfig (env: Env = process.env): Config {
       throw new ConfigError('NODE_ENV=production with managed signing keys (no JWT_PRIVATE_KEY, no JWT_SECRET) needs KEY_ENCRYPTION_SECRET: 32 or more random bytes, the same on every instance, that encrypt the keys in the database')
     }
     if (!config.cookieSecure) throw new ConfigError('NODE_ENV=production refuses COOKIE_SECURE=false: refresh cookies must never travel over plain HTTP')
-    for (const [name, value] of [['JWT_SECRET', config.jwtSecret], ['KEY_ENCRYPTION_SECRET', config.keyEncryptionSecret], ['SESSION_SECRET', config.sessionSecret]] as const) {
+    for (const [name, value] of [['JWT_SECRET', config.jwtSecret], ['KEY_ENCRYPTION_SECRET', config.keyEncryptionSecret], ['SESSION_SECRET', config.sessionSecret], ['REVOCATION_FEED_TOKEN', config.revocationFeedToken]] as const) {
       if (value !== undefined && /^(.)\1*$|secret|changeme|password/i.test(value)) {
         throw new ConfigError(`${name} looks like a placeholder: use 32 or more random bytes in production`)
       }

@@ -46,7 +46,7 @@ t.test('the start command works from a production-only install', async (t) => {
   const install = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, encoding: 'utf8' })
   t.equal(install.status, 0, install.stderr.slice(-500))
   const port = await freePort()
-  const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(app, 'data-dir'), JWT_SECRET: 'Zq81vN0aPq2LmR7tY5wX3cB6kPq9wE4r', BCRYPT_COST: '4', LOG_LEVEL: 'warn' }
+  const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(app, 'data-dir'), KEY_ENCRYPTION_SECRET: 'Zq81vN0aPq2LmR7tY5wX3cB6kPq9wE4r', BCRYPT_COST: '4', LOG_LEVEL: 'warn' }
   const proc = spawn(cmd[0] === 'node' ? process.execPath : cmd[0], cmd.slice(1), { cwd: app, env, stdio: 'ignore' })
   t.teardown(() => { proc.kill('SIGKILL') })
   await waitFor(async () => {
