@@ -67,6 +67,27 @@ async function versusBaseline (base: string, token: string) {
   return { bare: b, me: m, ratio: m.rps / b.rps }
 }
 
+/** Figure 1m: /auth/me on a second service with METRICS_PORT set, against the one without, in alternating rounds. */
+async function metricsCost (offBase: string, offToken: string) {
+  // Its own data folder on the embedded database (one process per folder); the same database otherwise.
+  const on = await startService({ ...backendEnv, DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-m-')), METRICS_PORT: '0' })
+  await post(on.base, '/auth/register', USER) // 409 on a shared database: the user is there already
+  const onToken = (await login(on.base)).access_token
+  const off: autocannon.Result[] = []
+  const withMetrics: autocannon.Result[] = []
+  const me = (base: string, token: string) => cannon({ url: `${base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${token}` } })
+  await me(offBase, offToken)
+  await me(on.base, onToken)
+  for (let i = 0; i < ROUNDS; i++) {
+    off.push(await me(offBase, offToken))
+    withMetrics.push(await me(on.base, onToken))
+  }
+  await on.stop()
+  const offRps = median(off.map((r) => r.requests.average))
+  const onRps = median(withMetrics.map((r) => r.requests.average))
+  return { off: offRps, on: onRps, ratio: onRps / offRps }
+}
+
 async function seedRevokedSessions (db: Database, n: number) {
   await db.migrate()
   const userId = randomUUID()
@@ -92,6 +113,7 @@ let svc = await startService(backendEnv)
 await post(svc.base, '/auth/register', USER)
 let token = (await login(svc.base)).access_token
 results.hotPath = await versusBaseline(svc.base, token)
+results.metricsCost = await metricsCost(svc.base, token)
 
 // Figure 3: /auth/me at a fixed 1,000 req/s (open loop, bench/paced.ts),
 // alone and during a login storm, in alternating rounds.
@@ -198,6 +220,7 @@ for (const c of cleanups) await c()
 const r = results as any
 const rows: Array<[string, string, string, boolean]> = [
   ['1. GET /auth/me vs constant route (rps ratio)', `${r.hotPath.me.rps.toFixed(0)} vs ${r.hotPath.bare.rps.toFixed(0)} req/s = ${r.hotPath.ratio.toFixed(3)} (p50 ${r.hotPath.me.p50}/${r.hotPath.bare.p50} ms, p99 ${r.hotPath.me.p99}/${r.hotPath.bare.p99} ms)`, '>= 0.85', r.hotPath.ratio >= 0.85],
+  ['1m. GET /auth/me with metrics on vs off (rps ratio)', `${r.metricsCost.on.toFixed(0)} vs ${r.metricsCost.off.toFixed(0)} req/s = ${r.metricsCost.ratio.toFixed(3)}`, '>= 0.95', r.metricsCost.ratio >= 0.95],
   ['2. Same, 10,000 revoked sessions in the mirror', `${r.hotPathWith10kRevoked.me.rps.toFixed(0)} vs ${r.hotPathWith10kRevoked.bare.rps.toFixed(0)} req/s = ${r.hotPathWith10kRevoked.ratio.toFixed(3)}`, '>= 0.85', r.hotPathWith10kRevoked.ratio >= 0.85],
   ['3. /auth/me p99 at 1,000 req/s: idle vs login storm', `${r.loginStorm.idleP99} ms vs ${r.loginStorm.stormP99} ms (${r.loginStorm.loginsPerSecond.toFixed(1)} logins/s; rounds ${r.loginStorm.idleP99PerRound.join('/')} vs ${r.loginStorm.stormP99PerRound.join('/')})`, '< 2x idle', r.loginStorm.stormP99 < 2 * r.loginStorm.idleP99],
   ['4. POST /auth/refresh p99 at 500/s (PostgreSQL + Redis)', `${r.refresh.p99} ms (p50 ${r.refresh.p50} ms, ${r.refresh.rps.toFixed(0)} req/s, ${r.refresh.non2xx} non-2xx; rounds ${r.refresh.p99PerRound.join('/')})`, '< 15 ms', r.refresh.p99 < 15 && r.refresh.non2xx === 0],

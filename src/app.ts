@@ -14,6 +14,7 @@ import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import signingKeysPlugin from './plugins/signing-keys.ts'
 import healthRoutes from './routes/health.ts'
@@ -97,10 +98,11 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // The browsable page loads its own scripts: the API-wide CSP is relaxed for it alone.
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
-  await fastify.register(revocationListPlugin, { redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
+  await fastify.register(revocationListPlugin, { redis: config.redis, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
   await fastify.register(signingKeysPlugin, { config })
   await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl })
   await fastify.register(servicesPlugin, { config })
+  await fastify.register(metricsPlugin, { port: config.metricsPort, host: config.metricsHost })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })
 
   await fastify.register(healthRoutes)

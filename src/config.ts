@@ -3,6 +3,7 @@
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { MAX_ACCESS_TOKEN_TTL } from './services/revocation-list.ts'
+import type { RedisTarget } from './services/redis-connection.ts'
 
 export interface Config {
   nodeEnv: string
@@ -10,6 +11,8 @@ export interface Config {
   host: string
   databaseUrl: string | undefined
   redisUrl: string | undefined
+  /** REDIS_URL, or REDIS_SENTINELS with REDIS_SENTINEL_NAME; undefined: revocations held in process. */
+  redis: RedisTarget | undefined
   dataDir: string
   jwtSecret: string | undefined
   jwtPrivateKey: string | undefined
@@ -43,6 +46,9 @@ export interface Config {
   /** CSRF values and refresh-token successors; derived from KEY_ENCRYPTION_SECRET when unset. */
   sessionSecret: string | undefined
   keyAlgorithm: 'ES256' | 'EdDSA'
+  /** Prometheus metrics on their own listener; unset: off. */
+  metricsPort: number | undefined
+  metricsHost: string
   /** The bearer resource servers read GET /auth/revocations with; unset: the feed is off. */
   revocationFeedToken: string | undefined
   keyRotationInterval: number
@@ -109,6 +115,23 @@ function isAddressOrCidr (value: string): boolean {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
 }
 
+function redisTarget (env: Env, redisUrl: string | undefined): RedisTarget | undefined {
+  const raw = (env.REDIS_SENTINELS ?? '').trim()
+  if (raw === '') {
+    if ((env.REDIS_SENTINEL_NAME ?? '') !== '') throw new ConfigError('REDIS_SENTINEL_NAME goes with REDIS_SENTINELS (host:port,host:port)')
+    return redisUrl === undefined ? undefined : { url: redisUrl }
+  }
+  if (redisUrl !== undefined) throw new ConfigError('set REDIS_URL or REDIS_SENTINELS, not both')
+  const name = (env.REDIS_SENTINEL_NAME ?? '').trim()
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name the Sentinels monitor the primary under')
+  const sentinels = raw.split(',').map((entry) => {
+    const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\s*$/.exec(entry)
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`REDIS_SENTINELS must list host:port pairs separated by commas, got "${entry.trim()}"`)
+    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+  })
+  return { sentinels, name }
+}
+
 function trustProxy (env: Env): Config['trustProxy'] {
   const raw = (env.TRUST_PROXY ?? '').trim()
   const lower = raw.toLowerCase()
@@ -156,6 +179,7 @@ export function loadConfig (env: Env = process.env): Config {
     host: env.HOST ?? '127.0.0.1',
     databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redis: redisTarget(env, url(env, 'REDIS_URL', ['redis:', 'rediss:'])),
     dataDir: resolve(env.DATA_DIR ?? './.data'),
     jwtSecret,
     jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY,
@@ -185,6 +209,8 @@ export function loadConfig (env: Env = process.env): Config {
     sessionSecret: secret(env, 'SESSION_SECRET'),
     keyAlgorithm: keyAlgorithm(env),
     revocationFeedToken: secret(env, 'REVOCATION_FEED_TOKEN'),
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535),
+    metricsHost: env.METRICS_HOST ?? '127.0.0.1',
     keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
     jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400)
   }

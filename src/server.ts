@@ -8,6 +8,7 @@ import { DataDirInUseError } from './db/data-dir-lock.ts'
 import { BootstrapAdminError } from './services/accounts.ts'
 import { KeyDecryptionError } from './services/signing-keys.ts'
 import app from './app.ts'
+import { describe } from './services/redis-connection.ts'
 import { serverOptions } from './server-options.ts'
 
 function fail (sentence: string): never {
@@ -50,7 +51,7 @@ closeWithGrace({ delay: 10_000 }, async function shutdown ({ signal, err }) {
 
 try {
   await server.listen({ port: config.port, host: config.host })
-  server.log.info({ database: db.kind, revocations: config.redisUrl !== undefined ? 'redis' : 'in-process' }, 'auth service ready')
+  server.log.info({ database: db.kind, revocations: config.redis !== undefined ? describe(config.redis) : 'in-process' }, 'auth service ready')
 } catch (err) {
   await server.close().catch(() => {})
   await db.close().catch(() => {})

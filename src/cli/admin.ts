@@ -74,7 +74,7 @@ export async function main (argv: string[]): Promise<number> {
     return 1
   }
   const revocations = createRevocationList({
-    backend: config.redisUrl !== undefined ? createRedisBackend(config.redisUrl) : createMemoryBackend(),
+    backend: config.redis !== undefined ? createRedisBackend(config.redis) : createMemoryBackend(),
     loadDurable: async () => [],
     pollIntervalMs: 0
   })

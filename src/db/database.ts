@@ -23,6 +23,8 @@ export interface Database {
   /** Applies pending migrations; returns the names it applied. */
   migrate: () => Promise<string[]>
   ping: () => Promise<void>
+  /** Connections of the pool (PostgreSQL only). */
+  poolStats?: () => { total: number, idle: number, waiting: number }
   close: () => Promise<void>
 }
 
@@ -61,6 +63,7 @@ export async function openPostgres (url: string): Promise<Database> {
       return (await pool.query({ name: statement.name, text: statement.text, values })).rows as Row[]
     },
     migrate: () => migrateInChildProcess({ url, lockKey: MIGRATION_LOCK_KEY }),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async ping () { await pool.query('SELECT 1') },
     async close () {
       await prisma.$disconnect()

@@ -8,7 +8,8 @@
 // holds against a guesser with many addresses, and still lets the user in
 // from an address they signed in from before.
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { createRedis } from '../services/redis-connection.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
@@ -22,11 +23,6 @@ export const LOGIN_LIMITS = {
   failuresPerAccountAndAddress: { max: 10, windowMs: 15 * MINUTE },
   failuresPerAccount: { max: 100, windowMs: 15 * MINUTE },
   knownAddressMs: 30 * 24 * 60 * MINUTE
-}
-
-function tooMany (reply: FastifyReply, ttlMs: number): Error {
-  reply.header('retry-after', String(Math.max(1, Math.ceil(ttlMs / 1000))))
-  return new TooManyRequestsError()
 }
 
 export interface LoginThrottle {
@@ -47,17 +43,22 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     return
   }
   let redis: Redis | undefined
-  if (config.redisUrl !== undefined) {
-    redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
+  if (config.redis !== undefined) {
+    redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
     redis.on('error', () => {})
     app.addHook('onClose', async () => { redis?.disconnect() })
   }
   const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`)
+  function tooMany (reply: FastifyReply, ttlMs: number, limit: string): Error {
+    app.metrics.rateLimited(limit)
+    reply.header('retry-after', String(Math.max(1, Math.ceil(ttlMs / 1000))))
+    return new TooManyRequestsError()
+  }
 
   function perAddress (name: string, max: number, windowMs: number): Guard {
     return async function limitGuard (request, reply) {
       const { current, ttl } = await limiter.hit(`${name}:${addressKey(request.ip)}`, windowMs)
-      if (current > max) throw tooMany(reply, ttl)
+      if (current > max) throw tooMany(reply, ttl, name)
     }
   }
 
@@ -72,9 +73,9 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     async check (username, request, reply) {
       const k = keys(username, request)
       const pair = await limiter.peek(k.pair, L.failuresPerAccountAndAddress.windowMs)
-      if (pair.current >= L.failuresPerAccountAndAddress.max) throw tooMany(reply, pair.ttl)
+      if (pair.current >= L.failuresPerAccountAndAddress.max) throw tooMany(reply, pair.ttl, 'login-failures-account-address')
       const acct = await limiter.peek(k.acct, L.failuresPerAccount.windowMs)
-      if (acct.current >= L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) throw tooMany(reply, acct.ttl)
+      if (acct.current >= L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) throw tooMany(reply, acct.ttl, 'login-failures-account')
     },
     async failed (username, request) {
       const k = keys(username, request)
@@ -93,7 +94,7 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     refresh: perAddress('refresh-ip', 60, MINUTE)
   })
   app.decorate('loginThrottle', loginThrottle)
-}, { name: 'rate-limit' })
+}, { name: 'rate-limit', dependencies: ['metrics'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

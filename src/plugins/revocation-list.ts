@@ -5,10 +5,11 @@ import fp from 'fastify-plugin'
 import { createRevocationList, createMemoryBackend, type RevocationList } from '../services/revocation-list.ts'
 import { createRedisBackend } from '../services/redis-revocations.ts'
 import { loadDurableRevocations } from '../services/user-revocation.ts'
+import type { RedisTarget } from '../services/redis-connection.ts'
 
-export default fp(async function revocationListPlugin (app, opts: { redisUrl?: string, redisPrefix?: string, startupWaitMs?: number, pollIntervalMs?: number }) {
-  const backend = opts.redisUrl !== undefined ? createRedisBackend(opts.redisUrl, opts.redisPrefix) : createMemoryBackend()
-  if (opts.redisUrl === undefined) {
+export default fp(async function revocationListPlugin (app, opts: { redis?: RedisTarget, redisPrefix?: string, startupWaitMs?: number, pollIntervalMs?: number }) {
+  const backend = opts.redis !== undefined ? createRedisBackend(opts.redis, opts.redisPrefix) : createMemoryBackend()
+  if (opts.redis === undefined) {
     app.log.warn('REDIS_URL is not set: revocations are held in process, which is right for a single instance only')
   }
   const list = createRevocationList({

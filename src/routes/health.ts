@@ -1,7 +1,10 @@
-// Liveness and readiness: ready checks the database and the revocation list.
+// Liveness and readiness: ready checks the database and the revocation list,
+// and says which one is down and since when.
 import type { FastifyInstance } from 'fastify'
 
 export default async function healthRoutes (app: FastifyInstance) {
+  let databaseDownSince: number | undefined
+
   app.get('/health/live', { config: { rateLimit: false }, schema: { tags: ['health'] } }, async function live () {
     return { status: 'ok' }
   })
@@ -11,8 +14,17 @@ export default async function healthRoutes (app: FastifyInstance) {
       // Up only when the mirror is trusted: synced and hearing every change.
       app.revocations.ping().then(() => app.revocations.trusted ? 'up' : 'syncing', () => 'down')
     ])
+    if (database === 'down') databaseDownSince ??= Date.now()
+    else databaseDownSince = undefined
     const ok = database === 'up' && revocations === 'up'
     reply.code(ok ? 200 : 503)
-    return { status: ok ? 'ok' : 'unavailable', database, revocations, revocationBackend: app.revocations.backendName }
+    const body: Record<string, unknown> = { status: ok ? 'ok' : 'unavailable', database, revocations, revocationBackend: app.revocations.backendName }
+    if (!ok) {
+      body.downSince = {
+        ...(databaseDownSince !== undefined ? { database: new Date(databaseDownSince).toISOString() } : {}),
+        ...(revocations !== 'up' ? { revocations: new Date(app.revocations.trusted ? Date.now() : app.revocations.since).toISOString() } : {})
+      }
+    }
+    return body
   })
 }

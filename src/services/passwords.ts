@@ -71,6 +71,11 @@ export function createPasswordHasher (opts: { cost: number, workers?: number }) 
       await dummy
     },
     threads,
+    /** Queue length, and the run time of hashes and comparisons (ms), for metrics. */
+    stats: () => {
+      const run = pool.histogram.runTime
+      return { queued: pool.queueSize, p50: run.p50, p99: run.p99 }
+    },
     /** The worker thread that would run a task: proves the work leaves the main thread. */
     workerThreadId: () => pool.run({ op: 'thread' }) as Promise<number>,
     /** The worker's nice value (19 on Linux: the event loop wins any contended core). */

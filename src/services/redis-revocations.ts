@@ -2,8 +2,19 @@
 // it covers) for full syncs, and a channel that pushes each new entry to every
 // instance's mirror. The subscriber's (re)connection triggers a full re-sync,
 // so a message published while it was away is never missed.
-import { Redis } from 'ioredis'
+//
+// A connection can fail without closing (a half-open socket, a paused
+// server, a silent partition): every instance publishes a heartbeat on the
+// channel each second, and a subscriber that hears nothing for SILENCE_MS
+// treats the channel as lost (the mirror fails closed), reconnects and
+// re-syncs in full. Pub/sub delivers at most once; this and the mirror's
+// periodic re-read of PostgreSQL make sure no revocation depends on it.
+import { randomUUID } from 'node:crypto'
 import type { RevocationBackend, RevocationEntry } from './revocation-list.ts'
+import { createRedis, describe, toTarget, type RedisTarget } from './redis-connection.ts'
+
+export const HEARTBEAT_MS = 1000
+export const SILENCE_MS = 5000
 
 function parse (raw: string | null): RevocationEntry | undefined {
   if (raw === null) return undefined
@@ -15,7 +26,10 @@ function parse (raw: string | null): RevocationEntry | undefined {
   return undefined
 }
 
-export function createRedisBackend (url: string, prefix = 'auth:') {
+export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:', timing: { heartbeatMs?: number, silenceMs?: number } = {}) {
+  const target = toTarget(where)
+  const heartbeatMs = timing.heartbeatMs ?? HEARTBEAT_MS
+  const silenceMs = timing.silenceMs ?? SILENCE_MS
   const options = {
     lazyConnect: true,
     // No queue while disconnected: a command fails at once and the request gets 503.
@@ -25,19 +39,24 @@ export function createRedisBackend (url: string, prefix = 'auth:') {
     connectTimeout: 2000,
     retryStrategy: (times: number) => Math.min(100 * times, 1000)
   }
-  const client = new Redis(url, options)
-  const subscriber = new Redis(url, { ...options, autoResubscribe: false })
+  const client = createRedis(target, options)
+  const subscriber = createRedis(target, { ...options, autoResubscribe: false })
   const channel = `${prefix}revocations`
+  const beat = JSON.stringify({ kind: 'hb', id: randomUUID() })
   // A user's version is part of its key: two revocations published out of
   // order leave two keys, and a sync keeps the higher (never overwritten down).
   const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:${e.kind}:${e.id}`
   // ioredis emits 'error' on every failed reconnect; the mirror's state says what matters.
   client.on('error', () => {})
   subscriber.on('error', () => {})
+  let listening = false
+  let lastHeard = 0
+  const timers: NodeJS.Timeout[] = []
 
-  const backend: RevocationBackend & { client: Redis } = {
-    name: 'redis',
+  const backend: RevocationBackend & { client: typeof client, lastHeard: () => number } = {
+    name: describe(target),
     client,
+    lastHeard: () => lastHeard,
     async publish (entry) {
       const ttl = entry.until - Date.now()
       if (ttl <= 0) return
@@ -60,15 +79,45 @@ export function createRedisBackend (url: string, prefix = 'auth:') {
       return out
     },
     async start (events) {
+      const lost = () => {
+        if (!listening) return
+        listening = false
+        events.down()
+      }
       subscriber.on('message', (_ch: string, raw: string) => {
+        lastHeard = Date.now()
         const e = parse(raw)
         if (e !== undefined) events.entry(e)
       })
-      subscriber.on('close', events.down)
+      subscriber.on('close', lost)
       subscriber.on('ready', () => {
         // Subscribe first, then sync: nothing published in between is lost.
-        subscriber.subscribe(channel).then(events.up, () => subscriber.disconnect(true))
+        subscriber.subscribe(channel).then(() => {
+          lastHeard = Date.now()
+          listening = true
+          events.up()
+        }, () => subscriber.disconnect(true))
       })
+      timers.push(setInterval(() => {
+        if (client.status === 'ready') client.publish(channel, beat).catch(() => {})
+      }, heartbeatMs))
+      const tickMs = Math.max(50, Math.floor(heartbeatMs / 2))
+      let lastTick = Date.now()
+      timers.push(setInterval(() => {
+        const now = Date.now()
+        // Silence counts only while this process could listen: after an
+        // event-loop stall the messages are still unread in the socket, and
+        // the channel is not to blame.
+        const stalled = now - lastTick - tickMs
+        if (stalled > tickMs) lastHeard += stalled
+        lastTick = now
+        if (listening && now - lastHeard > silenceMs) {
+          // Deaf, though the socket may look open: fail closed, then reconnect and re-sync.
+          lost()
+          subscriber.disconnect(true)
+        }
+      }, tickMs))
+      for (const t of timers) t.unref()
       await Promise.all([
         client.connect().catch(() => {}),
         subscriber.connect().catch(() => {})
@@ -76,6 +125,7 @@ export function createRedisBackend (url: string, prefix = 'auth:') {
     },
     async ping () { await client.ping() },
     async close () {
+      for (const t of timers) clearInterval(t)
       subscriber.removeAllListeners('close')
       subscriber.disconnect()
       client.disconnect()

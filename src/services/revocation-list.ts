@@ -14,11 +14,13 @@
 // signing keys changed (a rotation), so that they re-read them now.
 import { ServiceUnavailableError } from '../errors.ts'
 
-export type RevocationEntry =
+/** `at`: when it was published (ms), to measure how long it took to arrive. */
+export type RevocationEntry = (
   | { kind: 'session', id: string, until: number }
   | { kind: 'user', id: string, version: number, until: number }
   | { kind: 'key', id: string, until: number }
   | { kind: 'key-set', id: string, until: number }
+) & { at?: number }
 
 /** The claims a revocation check reads. `ver` is absent from tokens older than versions (read as 0). */
 export interface RevocableClaims { sid: string, sub: string, ver?: number }
@@ -77,7 +79,11 @@ export function createRevocationList (opts: RevocationListOptions) {
   const keys = new Map<string, number>()
   const keyListeners: KeyListener[] = []
   const keyEvent: KeyListener = (kind, kid) => { for (const l of keyListeners) l(kind, kid) }
+  // Observers for metrics; none by default.
+  const hooks: { published?: (kind: RevocationEntry['kind']) => void, received?: (lagMs: number) => void } = {}
+  let syncs = 0
   let trusted = false
+  let since = Date.now()
   let generation = 0
   let closed = false
   let retry: NodeJS.Timeout | undefined
@@ -104,6 +110,7 @@ export function createRevocationList (opts: RevocationListOptions) {
   function setTrusted (value: boolean, reason: string): void {
     if (trusted === value) return
     trusted = value
+    since = Date.now()
     opts.onStateChange?.(value, reason)
     if (value) for (const w of waiters.splice(0)) w()
   }
@@ -120,6 +127,7 @@ export function createRevocationList (opts: RevocationListOptions) {
       for (const e of remote) apply(e)
       for (const e of durable) apply(e)
       lastPoll = started
+      syncs++
       setTrusted(true, 'synced')
     } catch {
       if (mine !== generation || closed) return
@@ -149,8 +157,10 @@ export function createRevocationList (opts: RevocationListOptions) {
   poller?.unref()
 
   async function publish (entry: RevocationEntry): Promise<void> {
+    entry.at = Date.now()
     // Seen here before the response is sent, whatever the backend does.
     apply(entry)
+    hooks.published?.(entry.kind)
     try {
       await backend.publish(entry)
     } catch {
@@ -161,7 +171,10 @@ export function createRevocationList (opts: RevocationListOptions) {
   return {
     async start (): Promise<void> {
       await backend.start({
-        entry: apply,
+        entry (e) {
+          if (e.at !== undefined) hooks.received?.(Math.max(0, Date.now() - e.at))
+          apply(e)
+        },
         up: () => { sync().catch(() => {}) },
         down: () => { generation++; setTrusted(false, 'push channel lost') }
       })
@@ -175,6 +188,11 @@ export function createRevocationList (opts: RevocationListOptions) {
       })
     },
     get trusted () { return trusted },
+    hooks,
+    /** Full syncs so far (start-up included). */
+    get syncs () { return syncs },
+    /** When the mirror last became trusted or untrusted (ms). */
+    get since () { return since },
     /**
      * Fails closed: while the mirror cannot be trusted, nothing is accepted.
      * Both kinds are always checked: a session entry says nothing of the user's version.
@@ -214,6 +232,8 @@ export function createRevocationList (opts: RevocationListOptions) {
     poll,
     ping: () => backend.ping(),
     backendName: backend.name,
+    /** The backend itself (its connections, for operations and tests). */
+    backend,
     async close (): Promise<void> {
       closed = true
       clearInterval(sweeper)

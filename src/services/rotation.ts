@@ -145,7 +145,7 @@ export function createRotation (deps: {
       current = successorOf(current)
       if (hashToken(current) !== child.tokenHash) break
       if (child.usedAt === null) {
-        return { refreshToken: current, refreshExpiresIn: Math.max(0, Math.round((child.expiresAt.getTime() - now) / 1000)), sessionId, user }
+        return { refreshToken: current, refreshExpiresIn: Math.max(0, Math.round((child.expiresAt.getTime() - now) / 1000)), sessionId, user, grace: true }
       }
       currentId = child.id
     }

@@ -9,7 +9,8 @@ import type { AccountUser } from './accounts.ts'
 import { revocationHorizon, revocationUntil, type RevocationList } from './revocation-list.ts'
 
 export interface SessionMeta { userAgent?: string, ip?: string }
-export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser }
+/** `grace`: a spent token shown again inside REFRESH_REUSE_GRACE, answered with the session's live token. */
+export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, grace?: true }
 
 export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 /** The most sessions a user's list shows (most recently used first). */

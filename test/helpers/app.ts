@@ -34,6 +34,8 @@ export async function buildApp (t: Teardown, opts: {
   redis?: RedisServer
   dataDir?: string
   logger?: object
+  /** Key prefix in Redis, for apps that reach it through REDIS_SENTINELS (share it to share state). */
+  redisPrefix?: string
 } = { backend: 'embedded' }): Promise<TestApp> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'auth-test-'))
   let databaseUrl = opts.databaseUrl
@@ -45,7 +47,8 @@ export async function buildApp (t: Teardown, opts: {
       databaseUrl = pg.url
       drop = pg.drop
     }
-    redis ??= await redisForSuite()
+    // Through Sentinels (env REDIS_SENTINELS), there is no REDIS_URL.
+    if (opts.env?.REDIS_SENTINELS === undefined) redis ??= await redisForSuite()
   }
   const config = loadConfig({
     ...testEnv,
@@ -57,7 +60,7 @@ export async function buildApp (t: Teardown, opts: {
   const db = databaseUrl !== undefined ? await openPostgres(databaseUrl) : await openPGlite(undefined)
   const server = Fastify(serverOptions(config, opts.logger !== undefined ? { logger: opts.logger } : { logger: false }))
   try {
-    await server.register(app, { config, db, redisPrefix: redis?.prefix })
+    await server.register(app, { config, db, redisPrefix: opts.redisPrefix ?? redis?.prefix })
     await server.ready()
   } catch (err) {
     // A start-up that fails (a test of exactly that) leaves nothing open.

@@ -3,12 +3,13 @@
 // suite), otherwise throwaway servers started from the local install and
 // stopped afterwards. Under CI=true a missing server fails the suite.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, chmodSync } from 'node:fs'
+import { existsSync, mkdtempSync, chmodSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { Redis } from 'ioredis'
 
 // Inside a tap run, servers started here stop with the test process; the
 // benchmark uses the same helpers without tap and stops them itself.
@@ -68,6 +69,9 @@ export interface RedisServer {
   port: number
   stop: () => Promise<void>
   start: () => Promise<void>
+  /** Freezes the server without closing a socket (SIGSTOP), and thaws it. Own servers only. */
+  pause?: () => void
+  resume?: () => void
 }
 
 function missing (what: string): Error {
@@ -87,8 +91,11 @@ export async function startOwnRedis (): Promise<RedisServer> {
       proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
       await waitFor(() => redisPing(port), 10_000, 'redis-server')
     },
+    pause () { proc?.kill('SIGSTOP') },
+    resume () { proc?.kill('SIGCONT') },
     async stop () {
       if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGCONT') // a frozen server cannot act on SIGKILL's aftermath otherwise
       const exited = new Promise((resolve) => proc!.once('exit', resolve))
       proc.kill('SIGKILL')
       await exited
@@ -202,4 +209,82 @@ export async function stopSharedPostgres (): Promise<void> {
   if (shared === undefined || process.env.DATABASE_URL) return
   const s = await shared
   await s.stop()
+}
+
+export interface SentinelSet {
+  /** REDIS_SENTINELS and REDIS_SENTINEL_NAME for the service. */
+  env: { REDIS_SENTINELS: string, REDIS_SENTINEL_NAME: string }
+  primaryPort: number
+  /** The port of the primary the Sentinels name now. */
+  currentPrimary: () => Promise<number>
+  killPrimary: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+/** A primary, one replica and three Sentinels (quorum 2, failover after 1 s of silence), on free ports. */
+export async function startSentinelSet (name = 'authprimary'): Promise<SentinelSet> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) throw missing('redis-server')
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-'))
+  const procs = new Map<number, ChildProcess>()
+  const start = async (port: number, args: string[]) => {
+    const proc = spawn('redis-server', args, { stdio: 'ignore' })
+    procs.set(port, proc)
+    await waitFor(() => redisPing(port), 10_000, `redis on ${port}`)
+  }
+  const primaryPort = await freePort()
+  const replicaPort = await freePort()
+  const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  await start(primaryPort, ['--port', String(primaryPort), ...base])
+  await start(replicaPort, ['--port', String(replicaPort), ...base, '--replicaof', '127.0.0.1', String(primaryPort)])
+  const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+  for (const port of sentinelPorts) {
+    const conf = join(dir, `sentinel-${port}.conf`)
+    // Sentinel rewrites its config file: it must be writable.
+    writeFileSync(conf, [
+      `port ${port}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      `sentinel parallel-syncs ${name} 1`
+    ].join('\n') + '\n')
+    await start(port, [conf, '--sentinel'])
+  }
+  const ask = async (port: number, ...command: string[]): Promise<unknown> => {
+    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null })
+    conn.on('error', () => {})
+    try {
+      await conn.connect()
+      return await conn.call(command[0], ...command.slice(1))
+    } finally {
+      conn.disconnect()
+    }
+  }
+  const currentPrimary = async () => Number((await ask(sentinelPorts[0], 'SENTINEL', 'get-master-addr-by-name', name) as string[])[1])
+  // Ready when the replica is in sync and every Sentinel knows the others and the replica.
+  await waitFor(async () => {
+    if (!String(await ask(replicaPort, 'INFO', 'replication')).includes('master_link_status:up')) throw new Error('replica not in sync')
+    for (const port of sentinelPorts) {
+      const fields = await ask(port, 'SENTINEL', 'master', name) as string[]
+      const field = (k: string) => fields[fields.indexOf(k) + 1]
+      if (field('num-other-sentinels') !== '2' || field('num-slaves') !== '1') throw new Error('the Sentinels do not know each other and the replica yet')
+    }
+  }, 30_000, 'sentinel set')
+  const set: SentinelSet = {
+    env: { REDIS_SENTINELS: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','), REDIS_SENTINEL_NAME: name },
+    primaryPort,
+    currentPrimary,
+    async killPrimary () {
+      const port = await currentPrimary()
+      const proc = procs.get(port)
+      if (proc === undefined) throw new Error(`no process on ${port}`)
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGKILL')
+      await exited
+    },
+    async stop () {
+      for (const proc of procs.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    }
+  }
+  t?.teardown(() => set.stop())
+  return set
 }

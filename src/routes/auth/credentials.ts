@@ -42,12 +42,14 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
       user = await app.accounts.authenticate(username, password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
+        app.metrics.login('failed')
         await app.loginThrottle.failed(username, request)
         app.security.info({ event: 'login_failed', username: username.slice(0, 64), ip: request.ip }, 'login failed')
       }
       throw err
     }
     await app.loginThrottle.succeeded(username, request)
+    app.metrics.login('ok')
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
     return sendTokens(app, opts.config, request, reply, rotation)

@@ -44,9 +44,18 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
     }
     // Cookie mode: the CSRF token is bound to the session, so one from another session does not pass.
     const bound = csrf
-    const rotation = await app.rotation.rotate(raw, bound === undefined
-      ? undefined
-      : (sessionId) => { if (!app.csrf.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
+    let rotation
+    try {
+      rotation = await app.rotation.rotate(raw, bound === undefined
+        ? undefined
+        : (sessionId) => { if (!app.csrf.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'REFRESH_TOKEN_REUSED') app.metrics.refresh('reuse_detected')
+      else if (code === 'INVALID_REFRESH_TOKEN' || code === 'CSRF_INVALID') app.metrics.refresh('refused')
+      throw err
+    }
+    app.metrics.refresh(rotation.grace === true ? 'grace' : 'ok')
     return sendTokens(app, config, request, reply, rotation)
   })
 

@@ -1,0 +1,91 @@
+// Prometheus metrics (prom-client) on a listener of their own, METRICS_HOST:
+// METRICS_PORT, never on the API port. Labels are low-cardinality: route
+// templates, status classes, outcomes, scopes; never a user, token or
+// address. With METRICS_PORT unset the decorator is a set of no-ops and no
+// hook is added: the metrics cost nothing when they are off.
+import fp from 'fastify-plugin'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type LoginResult = 'ok' | 'failed'
+export type RefreshResult = 'ok' | 'grace' | 'reuse_detected' | 'refused'
+
+export interface Metrics {
+  enabled: boolean
+  login: (result: LoginResult) => void
+  refresh: (result: RefreshResult) => void
+  rateLimited: (limit: string) => void
+  /** The metrics listener's address, when on. */
+  address: () => AddressInfo | undefined
+}
+
+const off: Metrics = { enabled: false, login: () => {}, refresh: () => {}, rateLimited: () => {}, address: () => undefined }
+
+export default fp(async function metricsPlugin (app, opts: { port?: number, host: string }) {
+  if (opts.port === undefined) {
+    app.decorate('metrics', off)
+    return
+  }
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const m = {
+    requests: new Histogram({ name: 'auth_http_request_duration_seconds', help: 'API request durations, by route template, method and status class', labelNames: ['route', 'method', 'status_class'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    logins: new Counter({ name: 'auth_logins_total', help: 'Password logins by result', labelNames: ['result'], registers: [registry] }),
+    refreshes: new Counter({ name: 'auth_refreshes_total', help: 'Refreshes by result: ok, grace (a spent token answered inside REFRESH_REUSE_GRACE), reuse_detected (session ended), refused', labelNames: ['result'], registers: [registry] }),
+    revocations: new Counter({ name: 'auth_revocations_total', help: 'Revocations this instance made, by scope: session, user, key', labelNames: ['scope'], registers: [registry] }),
+    limited: new Counter({ name: 'auth_rate_limited_total', help: 'Requests refused by a rate limit, by limit', labelNames: ['limit'], registers: [registry] }),
+    lag: new Histogram({ name: 'auth_revocation_propagation_seconds', help: 'Time from a revocation being published on one instance to this one hearing it', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [registry] })
+  }
+  for (const [result] of [['ok'], ['failed']]) m.logins.inc({ result }, 0)
+  for (const result of ['ok', 'grace', 'reuse_detected', 'refused']) m.refreshes.inc({ result }, 0)
+  for (const scope of ['session', 'user', 'key']) m.revocations.inc({ scope }, 0)
+
+  const revocations = app.revocations
+  revocations.hooks.published = (kind) => { if (kind !== 'key-set') m.revocations.inc({ scope: kind }) }
+  revocations.hooks.received = (lagMs) => m.lag.observe(lagMs / 1000)
+  // Read at scrape time: nothing to do per request.
+  const gauges = [
+    new Counter({ name: 'auth_revocation_mirror_resyncs_total', help: 'Full re-reads of the revocation mirror (start-up, reconnects, a silent channel)', registers: [], collect () { this.reset(); this.inc(revocations.syncs) } }),
+    new Gauge({ name: 'auth_revocation_mirror_trusted', help: '1 while the revocation mirror is trusted, 0 while the service fails closed', registers: [], collect () { this.set(revocations.trusted ? 1 : 0) } }),
+    new Gauge({ name: 'auth_revocation_mirror_entries', help: 'Revocations held in memory, by kind', labelNames: ['kind'], registers: [], collect () { const s = revocations.size(); this.set({ kind: 'session' }, s.sessions); this.set({ kind: 'user' }, s.users); this.set({ kind: 'key' }, s.keys) } }),
+    new Gauge({ name: 'auth_db_pool_connections', help: 'Database connections by state (PostgreSQL)', labelNames: ['state'], registers: [], collect () { const p = app.db.poolStats?.(); if (p !== undefined) { this.set({ state: 'total' }, p.total); this.set({ state: 'idle' }, p.idle); this.set({ state: 'waiting' }, p.waiting) } } }),
+    new Gauge({ name: 'auth_password_hash_queue', help: 'Password hashes and comparisons waiting for a worker', registers: [], collect () { this.set(app.passwords.stats().queued) } }),
+    new Gauge({ name: 'auth_password_hash_seconds', help: 'Time one hash or comparison takes in a worker (piscina run time), by quantile', labelNames: ['quantile'], registers: [], collect () { const s = app.passwords.stats(); this.set({ quantile: '0.5' }, s.p50 / 1000); this.set({ quantile: '0.99' }, s.p99 / 1000) } })
+  ]
+  for (const g of gauges) registry.registerMetric(g)
+
+  app.addHook('onResponse', async function observeRequest (request, reply) {
+    m.requests.observe({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status_class: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000)
+  })
+
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end()
+      return
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text)
+    }, () => { res.writeHead(500).end() })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.host, () => resolve())
+  })
+  app.addHook('onClose', async () => { await new Promise((resolve) => server.close(resolve)) })
+  app.log.info({ metrics: server.address() }, 'metrics listening')
+
+  app.decorate('metrics', {
+    enabled: true,
+    login: (result: LoginResult) => m.logins.inc({ result }),
+    refresh: (result: RefreshResult) => m.refreshes.inc({ result }),
+    rateLimited: (limit: string) => m.limited.inc({ limit }),
+    address: () => server.address() as AddressInfo
+  } satisfies Metrics)
+}, { name: 'metrics', dependencies: ['db', 'revocation-list', 'services'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}

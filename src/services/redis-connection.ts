@@ -1,0 +1,32 @@
+// One way to reach Redis for everything that uses it (revocations, their
+// channel, rate limits): a URL (redis:// or rediss:// for TLS), or a
+// Sentinel set that names the current primary and follows a failover.
+import { Redis, type RedisOptions } from 'ioredis'
+
+export type RedisTarget =
+  | { url: string }
+  | { sentinels: Array<{ host: string, port: number }>, name: string }
+
+export function describe (target: RedisTarget): string {
+  return 'url' in target ? 'redis' : `redis-sentinel:${target.name}`
+}
+
+export function createRedis (target: RedisTarget, options: RedisOptions): Redis {
+  if ('url' in target) return new Redis(target.url, options)
+  return new Redis({
+    ...options,
+    sentinels: target.sentinels,
+    name: target.name,
+    // Sentinels announce a failover: reconnect to the new primary at once
+    // instead of waiting for the old connection to fail.
+    failoverDetector: true,
+    // Only the primary takes writes (SET, PUBLISH, rate-limit counters).
+    role: 'master',
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000)
+  })
+}
+
+/** Accepts a plain URL where a target is expected (tests, the CLI of old). */
+export function toTarget (target: RedisTarget | string): RedisTarget {
+  return typeof target === 'string' ? { url: target } : target
+}
