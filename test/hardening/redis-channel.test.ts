@@ -6,7 +6,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/app.ts'
 import { startOwnRedis, eventually } from '../helpers/servers.ts'
-import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
+import { signedIn } from '../helpers/client.ts'
 import { SILENCE_MS } from '../../src/services/redis-revocations.ts'
 
 const me = (app: FastifyInstance, token: string) => app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${token}` } })
@@ -14,10 +14,7 @@ const me = (app: FastifyInstance, token: string) => app.inject({ url: '/auth/me'
 t.test('a frozen Redis is detected within the heartbeat window, and the service recovers when it thaws', async (t) => {
   const redis = await startOwnRedis()
   const { app } = await buildApp(t, { backend: 'real', redis })
-  const c = new Client(app, 'header')
-  const name = uniqueName('Frozen')
-  await c.register(name, GOOD_PASSWORD)
-  await c.login(name, GOOD_PASSWORD)
+  const { c } = await signedIn(app, 'Frozen')
   t.equal((await me(app, c.accessToken!)).statusCode, 200)
 
   redis.pause!()
@@ -39,10 +36,7 @@ t.test('a push lost after the database write reaches the other instance within 5
   const redis = await startOwnRedis()
   const a = await buildApp(t, { backend: 'real', redis })
   const b = await buildApp(t, { backend: 'real', redis, databaseUrl: a.databaseUrl })
-  const c = new Client(a.app, 'header')
-  const name = uniqueName('Lost')
-  await c.register(name, GOOD_PASSWORD)
-  await c.login(name, GOOD_PASSWORD)
+  const { c } = await signedIn(a.app, 'Lost')
   const token = c.accessToken!
   const sid = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sid
   t.equal((await me(b.app, token)).statusCode, 200)
@@ -61,10 +55,7 @@ t.test('a push lost after the database write reaches the other instance within 5
 t.test('an event-loop stall is not taken for a deaf channel', async (t) => {
   const redis = await startOwnRedis()
   const { app } = await buildApp(t, { backend: 'real', redis })
-  const c = new Client(app, 'header')
-  const name = uniqueName('Stalled')
-  await c.register(name, GOOD_PASSWORD)
-  await c.login(name, GOOD_PASSWORD)
+  const { c } = await signedIn(app, 'Stalled')
   const syncs = app.revocations.syncs
   const until = Date.now() + SILENCE_MS + 1000
   while (Date.now() < until) { /* this process is busy: nothing is read from any socket */ }

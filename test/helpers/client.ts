@@ -87,3 +87,13 @@ export function uniqueName (prefix = 'user'): string {
 }
 
 export const GOOD_PASSWORD = 'correct horse battery staple'
+
+/** A new user, registered and signed in. */
+export async function signedIn (app: FastifyInstance, prefix = 'user', mode: Mode = 'header'): Promise<{ c: Client, name: string }> {
+  const c = new Client(app, mode)
+  const name = uniqueName(prefix)
+  await c.register(name, GOOD_PASSWORD)
+  const res = await c.login(name, GOOD_PASSWORD)
+  if (res.statusCode !== 200) throw new Error(`login of a new user: ${res.statusCode} ${res.body}`)
+  return { c, name }
+}

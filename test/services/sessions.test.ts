@@ -3,7 +3,7 @@
 // anymore, on a timer, without changing any answer.
 import t from 'tap'
 import { buildApp, backends } from '../helpers/app.ts'
-import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
+import { Client, uniqueName, signedIn, GOOD_PASSWORD } from '../helpers/client.ts'
 import { eventually } from '../helpers/servers.ts'
 import { SESSION_LIST_MAX } from '../../src/services/sessions.ts'
 import { revocationHorizon } from '../../src/services/revocation-list.ts'
@@ -37,10 +37,7 @@ for (const backend of backends) {
     })
 
     t.test('pruning deletes expired tokens and sessions past the revocation horizon, and changes no answer', async (t) => {
-      const c = new Client(app, 'header')
-      const name = uniqueName('Pruned')
-      await c.register(name, GOOD_PASSWORD)
-      await c.login(name, GOOD_PASSWORD)
+      const { c, name } = await signedIn(app, 'Pruned')
       for (let i = 0; i < 5; i++) t.equal((await c.refresh()).statusCode, 200)
       const sid = JSON.parse(Buffer.from(c.accessToken!.split('.')[1], 'base64url').toString()).sid
       const old = new Client(app, 'header')
@@ -77,10 +74,7 @@ for (const backend of backends) {
 
 t.test('pruning runs on its own, every PRUNE_INTERVAL', async (t) => {
   const { app } = await buildApp(t, { backend: 'real', env: { PRUNE_INTERVAL: '1' } })
-  const c = new Client(app, 'header')
-  const name = uniqueName('Timer')
-  await c.register(name, GOOD_PASSWORD)
-  await c.login(name, GOOD_PASSWORD)
+  const { c } = await signedIn(app, 'Timer')
   await c.refresh()
   await app.prisma.refreshToken.updateMany({ where: { usedAt: { not: null } }, data: { expiresAt: new Date(Date.now() - 1000) } })
   t.ok(await eventually(async () => await app.prisma.refreshToken.count({ where: { usedAt: { not: null } } }) === 0, 5000, 100), 'the spent, expired token is deleted without being asked')

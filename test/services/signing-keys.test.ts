@@ -4,7 +4,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { decryptPrivateKey, encryptPrivateKey, generateKeyRow, keyEncryptionKey, keyStates, privateFromRow, type KeyRow } from '../../src/services/signing-keys.ts'
 import { buildApp } from '../helpers/app.ts'
-import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
+import { signedIn } from '../helpers/client.ts'
 
 const kek = keyEncryptionKey('unit-test-key-encryption-secret-0123456789')
 const at = (s: number) => new Date(s * 1000)
@@ -37,10 +37,7 @@ t.test('private keys are sealed with AES-256-GCM and bound to their kid', async 
 
 t.test('KEY_ALGORITHM=EdDSA signs and verifies with Ed25519', async (t) => {
   const { app } = await buildApp(t, { backend: 'embedded', env: { KEY_ALGORITHM: 'EdDSA' } })
-  const c = new Client(app, 'header')
-  const name = uniqueName('Edwards')
-  await c.register(name, GOOD_PASSWORD)
-  await c.login(name, GOOD_PASSWORD)
+  const { c } = await signedIn(app, 'Edwards')
   t.equal(JSON.parse(Buffer.from(c.accessToken!.split('.')[0], 'base64url').toString()).alg, 'EdDSA')
   t.equal((await c.me()).statusCode, 200)
   const [key] = (await app.inject('/.well-known/jwks.json')).json().keys
