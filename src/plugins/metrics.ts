@@ -55,8 +55,19 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
   ]
   for (const g of gauges) registry.registerMetric(g)
 
-  app.addHook('onResponse', async function observeRequest (request, reply) {
-    m.requests.observe({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status_class: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000)
+  // One child series per route, method and status, looked up by a string key:
+  // no label hashing per request (bounded: routes x methods x statuses).
+  const series = new Map<string, { observe: (seconds: number) => void }>()
+  app.addHook('onResponse', function observeRequest (request, reply, done) {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const key = `${route} ${request.method} ${reply.statusCode}`
+    let child = series.get(key)
+    if (child === undefined) {
+      child = m.requests.labels(route, request.method, `${Math.floor(reply.statusCode / 100)}xx`)
+      series.set(key, child)
+    }
+    child.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   const server: Server = createServer((req, res) => {
