@@ -8,8 +8,7 @@
 // holds against a guesser with many addresses, and still lets the user in
 // from an address they signed in from before.
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
-import { createRedis } from '../services/redis-connection.ts'
+import { createRedis, type Connection } from '../services/redis-connection.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
@@ -42,11 +41,11 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     app.decorate('loginThrottle', noThrottle)
     return
   }
-  let redis: Redis | undefined
+  let redis: Connection | undefined
   if (config.redis !== undefined) {
     redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
     redis.on('error', () => {})
-    app.addHook('onClose', async () => { redis?.disconnect() })
+    app.addHook('onClose', async () => { redis?.shutdown() })
   }
   const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`)
   function tooMany (reply: FastifyReply, ttlMs: number, limit: string): Error {

@@ -11,7 +11,33 @@ export function describe (target: RedisTarget): string {
   return 'url' in target ? 'redis' : `redis-sentinel:${target.name}`
 }
 
-export function createRedis (target: RedisTarget, options: RedisOptions): Redis {
+export type Connection = Redis & {
+  /** Closes it for good (a connection closed any other way is opened again). */
+  shutdown: () => void
+}
+
+/**
+ * A connection that stays up: ioredis can end one for good during a Sentinel
+ * failover (seen under load: "Connection is closed", then `end`, and no more
+ * reconnecting). One this service did not close itself is opened again.
+ */
+export function createRedis (target: RedisTarget, options: RedisOptions): Connection {
+  const conn = open(target, options)
+  let closing = false
+  conn.on('end', () => {
+    if (closing) return
+    const timer = setTimeout(() => { if (!closing && conn.status === 'end') conn.connect().catch(() => {}) }, 500)
+    timer.unref()
+  })
+  return Object.assign(conn, {
+    shutdown () {
+      closing = true
+      conn.disconnect()
+    }
+  })
+}
+
+function open (target: RedisTarget, options: RedisOptions): Redis {
   if ('url' in target) return new Redis(target.url, options)
   return new Redis({
     ...options,

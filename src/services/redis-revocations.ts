@@ -127,8 +127,8 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
     async close () {
       for (const t of timers) clearInterval(t)
       subscriber.removeAllListeners('close')
-      subscriber.disconnect()
-      client.disconnect()
+      subscriber.shutdown()
+      client.shutdown()
     }
   }
   return backend
