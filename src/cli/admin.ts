@@ -13,7 +13,7 @@ import { createRevocationList, createMemoryBackend } from '../services/revocatio
 import { createRedisBackend } from '../services/redis-revocations.ts'
 import { createUserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin } from '../services/user-admin.ts'
-import { createKeyOperations, keyStates, toView, type KeyView } from '../services/signing-keys.ts'
+import { createKeyOperations, keyViews, type KeyView } from '../services/signing-keys.ts'
 import { managedKeyStore, staticKey } from '../services/keys.ts'
 import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
 import type { Config } from '../config.ts'
@@ -141,16 +141,10 @@ async function keys (config: Config, db: Database, revocations: RevocationList, 
   const { store, retireAfterMs } = managedKeyStore(config, db.prisma)
   const ops = createKeyOperations(store, revocations, revocationUntil)
   const show = (k: KeyView) => console.log(`${k.kid}  ${k.alg}  ${k.state.padEnd(9)}  signs from ${k.signsFrom}${k.retiresAt !== null ? `  retires ${k.retiresAt}` : ''}`)
-  const viewOf = async (kid: string) => {
-    const rows = await store.load()
-    const row = rows.find((r) => r.kid === kid)!
-    return toView(row, keyStates(rows, Date.now(), retireAfterMs).get(kid)!)
-  }
+  const viewOf = async (kid: string) => keyViews(await store.load(), Date.now(), retireAfterMs).find((k) => k.kid === kid)!
   if (sub === 'list') {
     await store.ensure()
-    const rows = await store.load()
-    const states = keyStates(rows, Date.now(), retireAfterMs)
-    for (const row of rows.sort((a, b) => a.signsFrom.getTime() - b.signsFrom.getTime())) show(toView(row, states.get(row.kid)!))
+    for (const k of keyViews(await store.load(), Date.now(), retireAfterMs)) show(k)
   } else if (sub === 'rotate') {
     const row = await ops.rotate()
     securityEvent('signing_key_rotated', row.kid)

@@ -33,7 +33,7 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     const ring = await managedKeyring(store, kek, { ...tokenOptions, retireAfterMs })
     keyring = ring
     const view = (kid: string) => ring.list().find((k) => k.kid === kid)!
-    const tell = (kid: string) => app.revocations.keysChanged(kid).catch(() => {}) // the timers catch up if this is lost
+    const ops = createKeyOperations(store, app.revocations, revocationUntil)
 
     // Another instance rotated or revoked: re-read now.
     app.revocations.onKeyEvent(() => { ring.reload().catch((err) => app.log.warn({ err: { message: err.message } }, 'signing keys could not be re-read')) })
@@ -46,7 +46,7 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
         await ring.reload()
         for (const k of created) {
           app.log.info({ kid: k.kid, signsFrom: k.signsFrom }, 'signing key created')
-          await tell(k.kid)
+          await ops.announce(k.kid)
         }
       }).catch((err) => app.log.warn({ err: { message: err.message } }, 'key rotation check failed; retried'))
     }, dueEvery)
@@ -54,7 +54,6 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     rotator.unref()
     app.addHook('onClose', async () => { clearInterval(reader); clearInterval(rotator) })
 
-    const ops = createKeyOperations(store, app.revocations, revocationUntil)
     rotate = async () => {
       const row = await ops.rotate()
       await ring.reload()

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
 import {
-  keyStates, materialFromPrivate, privateFromRow, publicMaterial, toView,
+  keyStates, keyViews, materialFromPrivate, privateFromRow, publicMaterial,
   type KeyAlgorithm, type KeyMaterial, type KeyRow, type KeyState, type KeyStore, type KeyView
 } from './signing-keys.ts'
 
@@ -127,10 +127,7 @@ export async function managedKeyring (store: KeyStore, kek: Buffer, opts: TokenO
       fresh()
       return published
     },
-    list () {
-      const states = keyStates(rows, Date.now(), opts.retireAfterMs)
-      return rows.map((r) => toView(r, states.get(r.kid)!)).sort((a, b) => a.signsFrom.localeCompare(b.signsFrom))
-    },
+    list: () => keyViews(rows, Date.now(), opts.retireAfterMs),
     reload
   }
 }

@@ -121,8 +121,14 @@ export function privateFromRow (kek: Buffer, row: KeyRow): KeyObject {
   return createPrivateKey({ key: decryptPrivateKey(kek, row.kid, row.privateKey), format: 'der', type: 'pkcs8' })
 }
 
-export function toView (row: KeyRow, s: { state: KeyState, retiresAt: Date | null }): KeyView {
+function toView (row: KeyRow, s: { state: KeyState, retiresAt: Date | null }): KeyView {
   return { kid: row.kid, alg: row.alg, state: s.state, createdAt: row.createdAt.toISOString(), signsFrom: row.signsFrom.toISOString(), retiresAt: s.retiresAt?.toISOString() ?? null }
+}
+
+/** Every key as the admin API and the CLI show it, in signing order. */
+export function keyViews (rows: KeyRow[], now: number, retireAfterMs: number): KeyView[] {
+  const states = keyStates(rows, now, retireAfterMs)
+  return rows.map((r) => toView(r, states.get(r.kid)!)).sort((a, b) => a.signsFrom.localeCompare(b.signsFrom))
 }
 
 // Serialises key creation across instances: three instances starting at once
@@ -220,6 +226,8 @@ export function createKeyOperations (store: KeyStore, revocations: { revokeKey: 
   // A lost "changed" push only delays the others until their next re-read.
   const tell = (kid: string) => revocations.keysChanged(kid).catch(() => {})
   return {
+    /** Tells every instance the key set changed (a key the schedule created). */
+    announce: tell,
     async rotate (): Promise<KeyRow> {
       const row = await store.rotate()
       await tell(row.kid)
