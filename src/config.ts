@@ -53,6 +53,9 @@ export interface Config {
   revocationFeedToken: string | undefined
   keyRotationInterval: number
   jwksMaxAge: number
+  /** Seconds an operator-issued password reset token lives. */
+  passwordResetTtl: number
+  webauthn: { rpId: string, rpName: string, origins: string[] }
 }
 
 export class ConfigError extends Error {}
@@ -130,6 +133,24 @@ function redisTarget (env: Env, redisUrl: string | undefined): RedisTarget | und
     return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
   })
   return { sentinels, name }
+}
+
+function webauthn (env: Env): Config['webauthn'] {
+  const origins = (env.WEBAUTHN_ORIGINS ?? 'http://localhost:3000').split(',').map((o) => o.trim()).filter(Boolean)
+  if (origins.length === 0) throw new ConfigError('WEBAUTHN_ORIGINS must list at least one origin, such as https://app.example.com')
+  const hosts = origins.map((origin) => {
+    let parsed: URL | undefined
+    try { parsed = new URL(origin) } catch {}
+    if (parsed === undefined || parsed.origin !== origin) throw new ConfigError(`WEBAUTHN_ORIGINS must list origins such as https://app.example.com, got "${origin}"`)
+    return parsed.hostname
+  })
+  const rpId = (env.WEBAUTHN_RP_ID ?? '').trim() || hosts[0]
+  // WebAuthn: the RP ID is the origin's host or a registrable suffix of it.
+  const bad = hosts.find((h) => h !== rpId && !h.endsWith(`.${rpId}`))
+  if (bad !== undefined) throw new ConfigError(`WEBAUTHN_RP_ID "${rpId}" must be the host of every WEBAUTHN_ORIGINS entry or a domain they are under; "${bad}" is not`)
+  const rpName = (env.WEBAUTHN_RP_NAME ?? 'Auth service').trim()
+  if (rpName === '' || rpName.length > 64) throw new ConfigError('WEBAUTHN_RP_NAME must be 1 to 64 characters')
+  return { rpId, rpName, origins }
 }
 
 function trustProxy (env: Env): Config['trustProxy'] {
@@ -212,7 +233,9 @@ export function loadConfig (env: Env = process.env): Config {
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: env.METRICS_HOST ?? '127.0.0.1',
     keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
-    jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400)
+    jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400),
+    passwordResetTtl: int(env, 'PASSWORD_RESET_TTL', 900, 60, 86400),
+    webauthn: webauthn(env)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)

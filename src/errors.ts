@@ -26,3 +26,16 @@ export const bearerErrors: Record<string, string> = {
   TOKEN_EXPIRED: 'Bearer realm="auth", error="invalid_token", error_description="expired"',
   TOKEN_REVOKED: 'Bearer realm="auth", error="invalid_token", error_description="revoked"'
 }
+
+// Passwords over an account's life, and second factors.
+export const MfaRequiredError = createError('MFA_REQUIRED', 'This needs a session that used the second factor: sign in again with it', 401)
+export const PasswordUnchangedError = createError('PASSWORD_UNCHANGED', 'The new password is the current one', 400)
+export const InvalidResetTokenError = createError('INVALID_RESET_TOKEN', 'The reset token is invalid, spent or expired', 400)
+export const MfaAlreadyEnabledError = createError('MFA_ALREADY_ENABLED', 'TOTP is already enabled; remove it first', 409)
+/** A wrong code while enrolling or removing a factor (400), or in the login's second step (401). */
+export const MfaCodeInvalidError = createError('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 400)
+export const MfaCodeRefusedError = createError('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 401)
+export const MfaTokenInvalidError = createError('MFA_TOKEN_INVALID', 'The mfa_token is invalid, spent or expired: log in again', 401)
+/** A passkey registration that does not verify (400), or a passkey sign-in that does not (401). */
+export const PasskeyInvalidError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 400)
+export const PasskeyRefusedError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 401)

@@ -31,16 +31,20 @@ export interface LoginThrottle {
   succeeded: (username: string, request: FastifyRequest) => Promise<void>
 }
 
+/** Wrong second-factor codes, per account: 5 in 15 min (a 6-digit code must not be guessable). */
+export const MFA_CODE_LIMIT = { max: 5, windowMs: 15 * MINUTE }
+
+export interface MfaThrottle {
+  /** Throws 429 once the account has had MFA_CODE_LIMIT wrong codes in the window. */
+  check: (userId: string, reply: FastifyReply) => Promise<void>
+  failed: (userId: string) => Promise<void>
+}
+
 const off: Guard = async () => {}
 const noThrottle: LoginThrottle = { check: async () => {}, failed: async () => {}, succeeded: async () => {} }
 
 export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string }) {
   const { config } = opts
-  if (!config.rateLimit) {
-    app.decorate('limits', { login: off, register: off, refresh: off })
-    app.decorate('loginThrottle', noThrottle)
-    return
-  }
   let redis: Connection | undefined
   if (config.redis !== undefined) {
     redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
@@ -52,6 +56,23 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     app.metrics.rateLimited(limit)
     reply.header('retry-after', String(Math.max(1, Math.ceil(ttlMs / 1000))))
     return new TooManyRequestsError()
+  }
+
+  // Always on, RATE_LIMIT=off included: without it a 6-digit code falls to a million tries.
+  app.decorate('mfaThrottle', {
+    async check (userId, reply) {
+      const { current, ttl } = await limiter.peek(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
+      if (current >= MFA_CODE_LIMIT.max) throw tooMany(reply, ttl, 'mfa-code-failures')
+    },
+    async failed (userId) {
+      await limiter.hit(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
+    }
+  } satisfies MfaThrottle)
+
+  if (!config.rateLimit) {
+    app.decorate('limits', { login: off, register: off, refresh: off, reset: off })
+    app.decorate('loginThrottle', noThrottle)
+    return
   }
 
   function perAddress (name: string, max: number, windowMs: number): Guard {
@@ -90,14 +111,16 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
   app.decorate('limits', {
     login: perAddress('login-ip', L.perAddress.max, L.perAddress.windowMs),
     register: perAddress('register-ip', 20, MINUTE),
-    refresh: perAddress('refresh-ip', 60, MINUTE)
+    refresh: perAddress('refresh-ip', 60, MINUTE),
+    reset: perAddress('reset-ip', 20, MINUTE)
   })
   app.decorate('loginThrottle', loginThrottle)
 }, { name: 'rate-limit', dependencies: ['metrics'] })
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { login: Guard, register: Guard, refresh: Guard }
+    limits: { login: Guard, register: Guard, refresh: Guard, reset: Guard }
     loginThrottle: LoginThrottle
+    mfaThrottle: MfaThrottle
   }
 }

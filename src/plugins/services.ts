@@ -11,6 +11,10 @@ import { createRotation, type RefreshRotation } from '../services/rotation.ts'
 import { createCsrf, type Csrf } from '../services/csrf.ts'
 import { createUserRevocation, type UserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin, type UserAdmin } from '../services/user-admin.ts'
+import { createPasswordLife, type PasswordLife } from '../services/password-life.ts'
+import { createTotp, type Totp } from '../services/totp.ts'
+import { createMfaTokens, type MfaTokens } from '../services/mfa-tokens.ts'
+import { createPasskeys, type Passkeys } from '../services/passkeys.ts'
 
 export default fp(async function servicesPlugin (app, opts: { config: Config }) {
   const { config } = opts
@@ -47,11 +51,23 @@ export default fp(async function servicesPlugin (app, opts: { config: Config }) 
   app.decorate('userRevocation', userRevocation)
   app.decorate('userAdmin', createUserAdmin({ prisma: app.prisma, userRevocation }))
   app.decorate('security', security)
+  const passwordLife = createPasswordLife({ prisma: app.prisma, accounts, hasher: passwords, revocations: app.revocations, userRevocation, resetTtl: config.passwordResetTtl })
+  const mfaTokens = createMfaTokens({ prisma: app.prisma })
+  const passkeys = createPasskeys({ prisma: app.prisma, ...config.webauthn, hmacKey: app.keys.sessionSecret })
+  app.decorate('passwordLife', passwordLife)
+  app.decorate('totp', createTotp({ prisma: app.prisma, key: app.keys.factorKey, issuer: config.webauthn.rpName }))
+  app.decorate('mfaTokens', mfaTokens)
+  app.decorate('passkeys', passkeys)
+
+  async function pruneAll () {
+    const [pruned, resets, mfa, challenges] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune()])
+    return { ...pruned, resets, mfa, challenges }
+  }
 
   if (config.pruneInterval > 0) {
     const pruner = setInterval(() => {
-      sessions.prune().then(
-        (pruned) => { if (pruned.tokens + pruned.sessions > 0) app.log.info({ pruned }, 'pruned expired refresh tokens and old sessions') },
+      pruneAll().then(
+        (pruned) => { if (Object.values(pruned).some((n) => n > 0)) app.log.info({ pruned }, 'pruned expired refresh tokens and old sessions') },
         (err) => app.log.warn({ err: { message: err.message } }, 'pruning failed; retried at the next interval')
       )
     }, config.pruneInterval * 1000)
@@ -59,6 +75,8 @@ export default fp(async function servicesPlugin (app, opts: { config: Config }) 
     app.addHook('onClose', async () => { clearInterval(pruner) })
   }
 
+  // Comparisons cost what the dearest stored hash costs (no timing oracle after a BCRYPT_COST change).
+  await accounts.raiseCostToStored()
   await passwords.warm()
   if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
     const outcome = await accounts.ensureAdmin(config.adminUsername, config.adminPassword)
@@ -76,5 +94,9 @@ declare module 'fastify' {
     userRevocation: UserRevocation
     userAdmin: UserAdmin
     security: import('fastify').FastifyBaseLogger
+    passwordLife: PasswordLife
+    totp: Totp
+    mfaTokens: MfaTokens
+    passkeys: Passkeys
   }
 }

@@ -8,7 +8,7 @@ import type { Config } from '../config.ts'
 import { NotFoundError, KeysNotManagedError } from '../errors.ts'
 import { createKeyOperations, type KeyView } from '../services/signing-keys.ts'
 import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring.ts'
-import { managedKeyStore, sessionSecret, staticKey } from '../services/keys.ts'
+import { factorKey, managedKeyStore, sessionSecret, staticKey } from '../services/keys.ts'
 import { revocationUntil } from '../services/revocation-list.ts'
 
 export const ACCESS_TOKEN_TYP = 'at+jwt'
@@ -70,7 +70,7 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
 
   const session = sessionSecret(config, { static: fixed, kekSecret })
   if (session.fromSigningKey) app.log.warn('SESSION_SECRET is not set: CSRF values and refresh-token successors are derived from the static signing key, so changing that key ends cookie sessions')
-  app.decorate('keys', { keyring, sessionSecret: session.key, rotate, revoke })
+  app.decorate('keys', { keyring, sessionSecret: session.key, factorKey: factorKey(config, kekSecret, session.key), rotate, revoke })
 }, { name: 'signing-keys', dependencies: ['db', 'revocation-list'] })
 
 declare module 'fastify' {
@@ -78,6 +78,8 @@ declare module 'fastify' {
     keys: {
       keyring: Keyring
       sessionSecret: Buffer
+      /** Seals TOTP secrets at rest (services/keys.ts factorKey). */
+      factorKey: Buffer
       rotate: () => Promise<KeyView>
       revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>
     }

@@ -21,7 +21,12 @@ export interface AccessClaims {
   preferred_username: string
   /** The user's token version when it was issued (services/user-revocation.ts); absent from older tokens. */
   ver?: number
+  /** How the session signed in (RFC 8176: pwd, otp, hwk, swk, user) and when (seconds); absent from older tokens. */
+  amr?: string[]
+  auth_time?: number
 }
+
+export interface SignIn { amr: string[], authTime: number }
 
 export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
@@ -37,7 +42,9 @@ function isClaims (p: any): p is AccessClaims {
     typeof p.sub === 'string' && typeof p.sid === 'string' && typeof p.jti === 'string' &&
     typeof p.iat === 'number' && typeof p.exp === 'number' && typeof p.preferred_username === 'string' &&
     Array.isArray(p.roles) && p.roles.every((r: unknown) => typeof r === 'string') &&
-    (p.ver === undefined || Number.isSafeInteger(p.ver))
+    (p.ver === undefined || Number.isSafeInteger(p.ver)) &&
+    (p.amr === undefined || (Array.isArray(p.amr) && p.amr.every((r: unknown) => typeof r === 'string'))) &&
+    (p.auth_time === undefined || Number.isSafeInteger(p.auth_time))
 }
 
 /** The `kid` of a compact JWS, read before any verification only to pick the key. */
@@ -57,8 +64,8 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
   const { keyring } = app.keys
 
   /** `user` as read in the same statement as its version: the token carries one consistent state. */
-  function issue (user: TokenUser, sid: string): { token: string, expiresIn: number } {
-    const token = keyring.signer().sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion })
+  function issue (user: TokenUser, sid: string, signIn: SignIn): { token: string, expiresIn: number } {
+    const token = keyring.signer().sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime })
     return { token, expiresIn: ttl }
   }
 
@@ -118,7 +125,7 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) =
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: {
-      issue: (user: TokenUser, sid: string) => { token: string, expiresIn: number }
+      issue: (user: TokenUser, sid: string, signIn: SignIn) => { token: string, expiresIn: number }
       verify: (header: string | undefined) => AccessClaims
       ttl: number
     }

@@ -11,7 +11,12 @@ const usernameRe = new RegExp(USERNAME_PATTERN)
 
 /** A user as the token path sees them: `tokenVersion` goes into every access token (claim `ver`). */
 export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokenVersion: number }
-export type CheckedUser = AccountUser & { passwordHash: string }
+/**
+ * A user whose password was just checked: `passwordVersion` as read with it
+ * (a session opens only if no password change came between), `totp` whether
+ * a password login needs a second step.
+ */
+export type CheckedUser = AccountUser & { passwordHash: string, passwordVersion: number, totp: boolean }
 
 export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokenVersion: number, roles: Array<{ roleName: string }> }): AccountUser {
   return { id: u.id, username: u.username, disabled: u.disabled, tokenVersion: u.tokenVersion, roles: u.roles.map((r) => r.roleName) }
@@ -26,9 +31,13 @@ export function checkPassword (password: string): void {
 // The login's lookup: the user and its roles in one statement, straight to
 // the driver. Through Prisma it was two queries and most of a login's
 // main-thread time on PGlite (bench/profile.ts login).
-const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", ${ROLES_OF_U} AS roles`
-const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
-const FIND_BY_ID: Statement = { name: 'login_reread_v1', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
+const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", u."passwordVersion", ${ROLES_OF_U} AS roles,
+  EXISTS (SELECT 1 FROM "TotpFactor" f WHERE f."userId" = u.id AND f."confirmedAt" IS NOT NULL) AS totp`
+const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v3', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
+const FIND_BY_ID: Statement = { name: 'login_reread_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
+// Only a hash that is still the one checked is replaced: never a password changed meanwhile.
+const REHASH: Statement = { name: 'login_rehash_v1', text: 'UPDATE "User" SET "passwordHash" = $3 WHERE id = $1::uuid AND "passwordHash" = $2 RETURNING id' }
+const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: `SELECT max(substring("passwordHash" from '^\\$2[abxy]?\\$(\\d\\d)\\$')::int) AS cost FROM "User"` }
 
 export function createAccounts (deps: { prisma: PrismaClient, query: Database['query'], hasher: PasswordHasher }) {
   const { prisma, query, hasher } = deps
@@ -70,10 +79,33 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
     return user
   }
 
-  /** The user as stored now, if a login checked against `checked` still stands (same password hash, enabled). */
-  async function reread (checked: CheckedUser): Promise<CheckedUser | undefined> {
+  /** The user as stored now, if a login checked against `checked` still stands (same password, enabled). */
+  async function reread (checked: { id: string, passwordVersion: number }): Promise<CheckedUser | undefined> {
     const now = (await query<CheckedUser>(FIND_BY_ID, [checked.id]))[0]
-    return now !== undefined && !now.disabled && now.passwordHash === checked.passwordHash ? now : undefined
+    return now !== undefined && !now.disabled && now.passwordVersion === checked.passwordVersion ? now : undefined
+  }
+
+  /** The user by id, with what a login reads (the second step of a login, a passkey login, a password change). */
+  async function byId (id: string): Promise<CheckedUser | undefined> {
+    return (await query<CheckedUser>(FIND_BY_ID, [id]))[0]
+  }
+
+  /**
+   * After a successful login: a hash made at another cost than BCRYPT_COST
+   * is made again at it. A re-hash is not a password change (the version
+   * stays), and it replaces only the hash that was checked.
+   */
+  async function rehashIfNeeded (user: CheckedUser, password: string): Promise<boolean> {
+    if (!hasher.needsRehash(user.passwordHash)) return false
+    const fresh = await hasher.hash(password)
+    return (await query(REHASH, [user.id, user.passwordHash, fresh])).length === 1
+  }
+
+  /** Comparisons cost at least what the dearest stored hash costs (no timing oracle after BCRYPT_COST changes). */
+  async function raiseCostToStored (): Promise<number> {
+    const cost = (await query<{ cost: number | null }>(MAX_COST, []))[0]?.cost
+    if (typeof cost === 'number') hasher.raiseCost(cost)
+    return hasher.targetCost()
   }
 
   /**
@@ -104,7 +136,7 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
     }
   }
 
-  return { register, authenticate, reread, ensureAdmin }
+  return { register, authenticate, reread, byId, rehashIfNeeded, raiseCostToStored, ensureAdmin }
 }
 
 export type Accounts = ReturnType<typeof createAccounts>

@@ -3,7 +3,7 @@
 // Otherwise keys are managed in the database (signing-keys.ts), encrypted
 // with KEY_ENCRYPTION_SECRET; in development, when that is unset, a secret
 // is generated once into DATA_DIR.
-import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, type Config } from '../config.ts'
@@ -60,6 +60,16 @@ export function sessionSecret (config: { sessionSecret?: string }, keys: { stati
   if (keys.kekSecret !== undefined) return { key: sessionSecretFrom(keys.kekSecret), fromSigningKey: false }
   const material = keys.static!.material.signingKey
   return { key: createHash('sha256').update('auth-service hmac v1\0').update(material).digest(), fromSigningKey: true }
+}
+
+/**
+ * The key TOTP secrets are sealed with: from KEY_ENCRYPTION_SECRET (given, or
+ * the one managed keys use), else from SESSION_SECRET, else from the session
+ * key a static signing key yields. The same on every instance either way.
+ */
+export function factorKey (config: { keyEncryptionSecret?: string, sessionSecret?: string }, kekSecret: string | undefined, sessionKey: Buffer): Buffer {
+  const base = config.keyEncryptionSecret ?? kekSecret ?? config.sessionSecret ?? sessionKey
+  return Buffer.from(hkdfSync('sha256', base, 'auth-service', 'auth-service second factors v1', 32))
 }
 
 /** The managed key store as the configuration sets it up; the service and the CLI share it. */

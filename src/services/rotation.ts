@@ -29,6 +29,8 @@ interface TokenRow {
   disabled: boolean
   tokenVersion: number
   roles: string[]
+  amr: string[]
+  authTime: Date
 }
 
 const MAX_CHAIN_WALK = 32
@@ -36,7 +38,7 @@ const MAX_CHAIN_WALK = 32
 // Token, session, user, its token version and roles in one join: the access
 // token issued from it carries one consistent state of the user.
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
-                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt",
+                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime",
                      u.id AS "userId", u.username, u.disabled, u."tokenVersion",
                      ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
@@ -44,7 +46,7 @@ const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                 JOIN "User" u ON u.id = s."userId"
                WHERE t."tokenHash" = $1`
 
-const LOOKUP: Statement = { name: 'refresh_lookup_v3', text: FIND }
+const LOOKUP: Statement = { name: 'refresh_lookup_v4', text: FIND }
 
 // The lookup again, and the rotation: it spends the token and inserts its
 // successor, atomic on its own (one statement, no transaction round trips).
@@ -54,7 +56,7 @@ const LOOKUP: Statement = { name: 'refresh_lookup_v3', text: FIND }
 // lock, then finds it spent and rotates nothing. The row comes back either
 // way, with "nextExpiresAt" set only if it rotated.
 const FIND_AND_ROTATE: Statement = {
-  name: 'refresh_rotate_v3',
+  name: 'refresh_rotate_v4',
   text: `WITH found AS (${FIND}),
          spent AS (
            UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz
@@ -122,13 +124,14 @@ export function createRotation (deps: {
     const row = await lookupAndRotate(raw, next, now)
     if (!usable(row, now)) throw new InvalidRefreshTokenError()
     const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles }
+    const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000) }
     if (row.nextExpiresAt !== null) {
-      return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user }
+      return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user, ...signIn }
     }
 
     const spent = await prisma.refreshToken.findUniqueOrThrow({ where: { id: row.id } })
     if (spent.usedAt !== null && now - spent.usedAt.getTime() <= deps.reuseGrace * 1000) {
-      return walkToHead(raw, row.id, row.sessionId, user, now)
+      return walkToHead(raw, row.id, row.sessionId, user, signIn, now)
     }
     // Reuse after the grace window: the token was stolen, or the client is broken. End the session.
     await deps.sessions.endSession(row.sessionId, 'refresh-reuse')
@@ -136,7 +139,7 @@ export function createRotation (deps: {
     throw new RefreshTokenReusedError()
   }
 
-  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, now: number): Promise<Rotation> {
+  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, signIn: { amr: string[], authTime: number }, now: number): Promise<Rotation> {
     let current = raw
     let currentId = id
     for (let i = 0; i < MAX_CHAIN_WALK; i++) {
@@ -145,7 +148,7 @@ export function createRotation (deps: {
       current = successorOf(current)
       if (hashToken(current) !== child.tokenHash) break
       if (child.usedAt === null) {
-        return { refreshToken: current, refreshExpiresIn: Math.max(0, Math.round((child.expiresAt.getTime() - now) / 1000)), sessionId, user, grace: true }
+        return { refreshToken: current, refreshExpiresIn: Math.max(0, Math.round((child.expiresAt.getTime() - now) / 1000)), sessionId, user, ...signIn, grace: true }
       }
       currentId = child.id
     }

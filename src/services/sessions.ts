@@ -9,8 +9,16 @@ import type { AccountUser } from './accounts.ts'
 import { revocationHorizon, revocationUntil, type RevocationList } from './revocation-list.ts'
 
 export interface SessionMeta { userAgent?: string, ip?: string }
-/** `grace`: a spent token shown again inside REFRESH_REUSE_GRACE, answered with the session's live token. */
-export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, grace?: true }
+/**
+ * `grace`: a spent token shown again inside REFRESH_REUSE_GRACE, answered
+ * with the session's live token. `amr` and `authTime` (seconds): how and
+ * when the session signed in, carried into every access token of it.
+ */
+export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, amr: string[], authTime: number, grace?: true }
+
+/** How a session signed in (RFC 8176 values). */
+export type Amr = string[]
+export type OpenableUser = AccountUser & { passwordHash: string, passwordVersion: number }
 
 export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 /** The most sessions a user's list shows (most recently used first). */
@@ -22,17 +30,18 @@ export function hashToken (raw: string): string {
 }
 
 // Login: the session and its first token in one statement, written only if
-// the user is still enabled and at the token version the login read. The
+// the user is still enabled, at the token version the login read, and with
+// the password the login checked (no password change or reset since). The
 // user's row is locked (FOR SHARE) while it is written, so a user-wide
 // revocation (which locks it first: user-revocation.ts) either waits for this
 // session and then ends it, or commits first and this writes nothing.
 const OPEN: Statement = {
-  name: 'session_open_v2',
+  name: 'session_open_v3',
   text: `WITH u AS (
-           SELECT id FROM "User" WHERE id = $2::uuid AND "tokenVersion" = $10::int AND NOT disabled FOR SHARE
+           SELECT id FROM "User" WHERE id = $2::uuid AND "tokenVersion" = $10::int AND "passwordVersion" = $11::int AND NOT disabled FOR SHARE
          ), opened AS (
-           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip)
-           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar FROM u
+           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime")
+           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz FROM u
            RETURNING id
          )
          INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")
@@ -47,23 +56,23 @@ export function createSessions (deps: {
   refreshTtl: number
   sessionMaxLifetime: number
   /** The user as the database has them now, if the login still stands (same password, enabled). */
-  reread: (user: AccountUser & { passwordHash: string }) => Promise<(AccountUser & { passwordHash: string }) | undefined>
+  reread: (user: OpenableUser) => Promise<OpenableUser | undefined>
 }) {
   const { prisma, query, revocations } = deps
 
-  /** Opens a session for a user whose password was just checked. */
-  async function open (checked: AccountUser & { passwordHash: string }, meta: SessionMeta): Promise<Rotation> {
-    let user: (AccountUser & { passwordHash: string }) | undefined = checked
+  /** Opens a session for a user who just proved who they are (`amr`: how). */
+  async function open (checked: OpenableUser, meta: SessionMeta, amr: Amr = ['pwd']): Promise<Rotation> {
+    let user: OpenableUser | undefined = checked
     for (let attempt = 0; attempt < OPEN_ATTEMPTS && user !== undefined; attempt++) {
       const now = Date.now()
       const raw = randomBytes(32).toString('base64url')
       const sessionId = randomUUID()
       const sessionExpiresAt = new Date(now + deps.sessionMaxLifetime * 1000)
       const expiresAt = new Date(Math.min(now + deps.refreshTtl * 1000, sessionExpiresAt.getTime()))
-      const written = await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt, user.tokenVersion])
+      const written = await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt, user.tokenVersion, user.passwordVersion, amr])
       if (written.length === 1) {
-        const { passwordHash: _, ...account } = user
-        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account }
+        const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion }
+        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000) }
       }
       // Revoked, re-roled or disabled while the password was being checked: read the user again.
       user = await deps.reread(user)

@@ -12,7 +12,8 @@
 //              lifetime + clock skew);
 //   retired    past that: no longer published, no longer verifying;
 //   revoked    an emergency: refused at once, never verifies again.
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
+import { seal, unseal } from './sealed.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
@@ -66,25 +67,15 @@ export function sessionSecretFrom (secret: string): Buffer {
 }
 
 export function encryptPrivateKey (kek: Buffer, kid: string, der: Buffer): string {
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', kek, iv)
-  cipher.setAAD(Buffer.from(kid))
-  const body = Buffer.concat([cipher.update(der), cipher.final()])
-  return [iv, cipher.getAuthTag(), body].map((b) => b.toString('base64url')).join('.')
+  return seal(kek, kid, der)
 }
 
 export class KeyDecryptionError extends Error {}
 
 export function decryptPrivateKey (kek: Buffer, kid: string, sealed: string): Buffer {
-  try {
-    const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'))
-    const decipher = createDecipheriv('aes-256-gcm', kek, iv)
-    decipher.setAAD(Buffer.from(kid))
-    decipher.setAuthTag(tag)
-    return Buffer.concat([decipher.update(body), decipher.final()])
-  } catch {
-    throw new KeyDecryptionError(`the signing key ${kid} in the database cannot be decrypted with this KEY_ENCRYPTION_SECRET: every instance must be given the same one`)
-  }
+  const der = unseal(kek, kid, sealed)
+  if (der === undefined) throw new KeyDecryptionError(`the signing key ${kid} in the database cannot be decrypted with this KEY_ENCRYPTION_SECRET: every instance must be given the same one`)
+  return der
 }
 
 /** RFC 7638 thumbprint of a public JWK: a kid that names the key itself. */

@@ -19,9 +19,13 @@ type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 export interface RevokeAllOptions {
   endSessions: boolean
   reason: string
+  /** Runs inside the transaction before the user's row is locked; false: nothing happens (revokeAll answers false). */
+  before?: (tx: Tx) => Promise<boolean>
   /** Runs inside the transaction, once the user's row is locked and before sessions end. */
   change?: (tx: Tx) => Promise<void>
 }
+
+export type { Tx }
 
 export function createUserRevocation (deps: { prisma: PrismaClient, revocations: RevocationList }) {
   const { prisma, revocations } = deps
@@ -30,11 +34,12 @@ export function createUserRevocation (deps: { prisma: PrismaClient, revocations:
     /**
      * Ends the user's access tokens (and with `endSessions` their sessions),
      * committed together with `change`: never new roles with old tokens valid.
-     * Returns false when there is no such user. A failed push (503) leaves the
+     * Returns false when there is no such user (or `before` said no). A failed push (503) leaves the
      * database right; every mirror re-reads it within seconds.
      */
     async revokeAll (userId: string, opts: RevokeAllOptions): Promise<boolean> {
       const version = await prisma.$transaction(async (tx) => {
+        if (opts.before !== undefined && !await opts.before(tx)) return undefined
         const rows = await tx.$queryRaw<Array<{ tokenVersion: number }>>`
           UPDATE "User" SET "tokenVersion" = "tokenVersion" + 1, "tokensRevokedAt" = now()
            WHERE id = ${userId}::uuid RETURNING "tokenVersion"`

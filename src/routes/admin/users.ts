@@ -2,6 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import { UserSchema, errors } from '../auth/schemas.ts'
 import { ROLES, PAGE_MAX } from '../../services/user-admin.ts'
+import { isId } from '../../services/ids.ts'
+import { NotFoundError } from '../../errors.ts'
 
 // A user as /auth/me shows it, plus what only an admin sees.
 const AdminUserSchema = {
@@ -60,6 +62,22 @@ export default async function adminUserRoutes (app: FastifyInstance) {
     await app.userAdmin.endSessions(request.params.id)
     audit(request, 'user_logged_out', request.params.id)
     reply.code(204).send()
+  })
+
+  app.post<{ Params: { id: string } }>('/users/:id/password-reset', {
+    schema: {
+      ...tags,
+      summary: 'Issue a one-time password reset token for a user (PASSWORD_RESET_TTL); every session of the user ends',
+      description: 'Hand the token to the user out of band; they set a new password with POST /auth/password/reset. It is stored only as a hash; a new one replaces the last.',
+      params: IdParams,
+      response: { 200: { type: 'object', properties: { reset_token: { type: 'string' }, expires_in: { type: 'integer' } }, required: ['reset_token', 'expires_in'] }, ...errors(401, 403, 404) }
+    }
+  }, async function passwordReset (request, reply) {
+    if (!isId(request.params.id)) throw new NotFoundError('No such user')
+    const { resetToken, expiresIn } = await app.passwordLife.issueReset(request.params.id)
+    audit(request, 'password_reset_issued', request.params.id)
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return { reset_token: resetToken, expires_in: expiresIn }
   })
 
   app.patch<{ Params: { id: string }, Body: { disabled: boolean } }>('/users/:id', {

@@ -1,7 +1,7 @@
 // POST /auth/register and POST /auth/login.
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
-import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, TokenResponseSchema, UserSchema, docs, errors } from './schemas.ts'
+import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, MfaRequiredSchema, TokenResponseSchema, UserSchema, docs, errors } from './schemas.ts'
 import { sendTokens, authMode } from './token-response.ts'
 
 interface Credentials { username: string, password: string }
@@ -27,11 +27,11 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     preHandler: app.limits.login,
     schema: {
       summary: 'Log in; cookie mode sets the refresh cookie, header mode returns the refresh token',
-      description: `${docs.cookies} Errors: 400 VALIDATION, 401 INVALID_CREDENTIALS (same for an unknown user), 429 TOO_MANY_REQUESTS with Retry-After, 503 SERVICE_UNAVAILABLE.`,
+      description: `${docs.cookies} A user with TOTP gets \`{mfa_required, mfa_token, expires_in, methods}\` instead, and no token or cookie: the second step is POST /auth/login/mfa. Errors: 400 VALIDATION, 401 INVALID_CREDENTIALS (same for an unknown user), 429 TOO_MANY_REQUESTS with Retry-After, 503 SERVICE_UNAVAILABLE.`,
       tags: ['auth'],
       headers: AuthModeHeaders,
       body: LoginCredentialsSchema,
-      response: { 200: TokenResponseSchema, ...errors(400, 401, 429, 503) }
+      response: { 200: { anyOf: [TokenResponseSchema, MfaRequiredSchema] }, ...errors(400, 401, 429, 503) }
     }
   }, async function login (request, reply) {
     authMode(request) // a bad mode is refused before any work
@@ -49,8 +49,16 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
       throw err
     }
     await app.loginThrottle.succeeded(username, request)
+    // A hash made at another BCRYPT_COST is made again now that the password is known to be right.
+    await app.accounts.rehashIfNeeded(user, password).catch((err) => request.log.warn({ err: { message: err.message } }, 'password re-hash failed; retried at the next login'))
+    if (user.totp) {
+      const mfaToken = await app.mfaTokens.issue(user.id, user.passwordVersion)
+      app.security.info({ event: 'login_mfa_required', userId: user.id, ip: request.ip }, 'password accepted; second factor required')
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+      return { mfa_required: true, mfa_token: mfaToken, expires_in: app.mfaTokens.ttl, methods: ['totp', 'recovery_code'] }
+    }
     app.metrics.login('ok')
-    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip })
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip }, ['pwd'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
     return sendTokens(app, opts.config, request, reply, rotation)
   })

@@ -54,6 +54,20 @@ export const TokenResponseSchema = {
   required: ['access_token', 'token_type', 'expires_in', 'user']
 } as const
 
+/** A password login of a user with TOTP: no session yet, a second step. */
+export const MfaRequiredSchema = {
+  type: 'object',
+  properties: {
+    mfa_required: { type: 'boolean', enum: [true] },
+    mfa_token: { type: 'string' },
+    expires_in: { type: 'integer' },
+    methods: { type: 'array', items: { type: 'string' } }
+  },
+  required: ['mfa_required', 'mfa_token', 'expires_in', 'methods']
+} as const
+
+export const NewPasswordSchema = { type: 'string', minLength: 1, maxLength: 1024 } as const
+
 export const RefreshBodySchema = {
   type: ['object', 'null'],
   properties: { refresh_token: { type: 'string', maxLength: 4096 } },

@@ -13,9 +13,11 @@ const SessionSchema = {
     lastUsedAt: { type: 'string', format: 'date-time' },
     userAgent: { type: ['string', 'null'] },
     ip: { type: ['string', 'null'] },
-    current: { type: 'boolean' }
+    current: { type: 'boolean' },
+    amr: { type: 'array', items: { type: 'string' }, description: 'how the session signed in (RFC 8176): pwd, otp, hwk, swk, user' },
+    authTime: { type: 'string', format: 'date-time' }
   },
-  required: ['id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip', 'current']
+  required: ['id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip', 'current', 'amr', 'authTime']
 } as const
 
 export default async function sessionListRoutes (app: FastifyInstance) {
@@ -28,7 +30,7 @@ export default async function sessionListRoutes (app: FastifyInstance) {
     const { sub, sid } = request.auth!
     const sessions = await app.sessions.listActive(sub)
     return sessions.map((s) => ({
-      id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid
+      id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid, amr: s.amr, authTime: s.authTime.toISOString()
     }))
   })
 

@@ -27,7 +27,7 @@ export function cookieOptions (config: Config) {
 
 export function sendTokens (app: FastifyInstance, config: Config, request: FastifyRequest, reply: FastifyReply, rotation: Rotation) {
   const mode = authMode(request)
-  const access = app.tokens.issue(rotation.user, rotation.sessionId)
+  const access = app.tokens.issue(rotation.user, rotation.sessionId, rotation)
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   const body: Record<string, unknown> = {
     access_token: access.token,

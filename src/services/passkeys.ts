@@ -1,0 +1,188 @@
+// Passkeys (WebAuthn) with @simplewebauthn/server: several per user, each a
+// way to sign in on its own (no second step). Challenges are random, one
+// use (deleted as the response is checked) and live 300 s; the origin and
+// RP ID are checked against WEBAUTHN_ORIGINS and WEBAUTHN_RP_ID; a signature
+// counter that does not move forward is refused.
+import { createHmac } from 'node:crypto'
+import {
+  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
+  type AuthenticationResponseJSON, type RegistrationResponseJSON
+} from '@simplewebauthn/server'
+import type { PrismaClient } from '../generated/prisma/client.ts'
+import { NotFoundError, PasskeyInvalidError, PasskeyRefusedError } from '../errors.ts'
+
+export const CHALLENGE_TTL = 300
+const NAME_MAX = 64
+
+export interface PasskeyView { id: string, name: string, createdAt: string, lastUsedAt: string | null }
+export interface PasskeySignIn { userId: string, amr: string[] }
+
+/** The user handle WebAuthn stores: the 16 bytes of the user's UUID. */
+function userHandle (userId: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(userId.replace(/-/g, ''), 'hex'))
+}
+
+/** The challenge a response answers, read from its clientDataJSON; undefined if there is none. */
+function challengeOf (clientDataJSON: unknown): string | undefined {
+  if (typeof clientDataJSON !== 'string' || clientDataJSON.length > 4096) return undefined
+  try {
+    const c = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8'))?.challenge
+    return typeof c === 'string' && c.length <= 128 ? c : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpName: string, origins: string[], hmacKey: Buffer }) {
+  const { prisma, rpId, rpName, origins } = deps
+
+  async function saveChallenge (challenge: string, kind: 'register' | 'auth', userId: string | null): Promise<void> {
+    await prisma.webAuthnChallenge.create({ data: { challenge, kind, userId, expiresAt: new Date(Date.now() + CHALLENGE_TTL * 1000) } })
+  }
+
+  /** Deletes the challenge if it is live and was issued for this kind (and user): true once, never again. */
+  async function spendChallenge (challenge: string, kind: 'register' | 'auth', userId: string): Promise<boolean> {
+    const userMatch = kind === 'register' ? [{ userId }] : [{ userId: null }, { userId }]
+    const { count } = await prisma.webAuthnChallenge.deleteMany({ where: { challenge, kind, expiresAt: { gt: new Date() }, OR: userMatch } })
+    return count === 1
+  }
+
+  // A made-up credential for a username with no passkeys (or no account): the
+  // options look alike either way, so they do not say whether the user exists.
+  const decoyCredential = (username: string) => createHmac('sha256', deps.hmacKey).update('passkey-decoy\0').update(username.toLowerCase()).digest('base64url')
+
+  return {
+    async registrationOptions (user: { id: string, username: string }) {
+      const existing = await prisma.passkey.findMany({ where: { userId: user.id }, select: { id: true, transports: true } })
+      const options = await generateRegistrationOptions({
+        rpName,
+        rpID: rpId,
+        userName: user.username,
+        userID: userHandle(user.id),
+        attestationType: 'none',
+        timeout: CHALLENGE_TTL * 1000,
+        excludeCredentials: existing.map((c) => ({ id: c.id, transports: c.transports as never })),
+        // Discoverable: the passkey can sign in without a username.
+        authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' }
+      })
+      await saveChallenge(options.challenge, 'register', user.id)
+      return options
+    },
+
+    async register (userId: string, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
+      let info
+      try {
+        const out = await verifyRegistrationResponse({
+          response,
+          expectedChallenge: (challenge) => spendChallenge(challenge, 'register', userId),
+          expectedOrigin: origins,
+          expectedRPID: rpId,
+          requireUserVerification: false
+        })
+        if (!out.verified) throw new PasskeyInvalidError()
+        info = out.registrationInfo
+      } catch {
+        throw new PasskeyInvalidError()
+      }
+      const label = (name ?? '').trim().slice(0, NAME_MAX) || `Passkey ${new Date().toISOString().slice(0, 10)}`
+      try {
+        const row = await prisma.passkey.create({
+          data: {
+            id: info.credential.id,
+            userId,
+            name: label,
+            publicKey: Buffer.from(info.credential.publicKey),
+            counter: BigInt(info.credential.counter),
+            transports: (info.credential.transports ?? []).slice(0, 8),
+            deviceType: info.credentialDeviceType,
+            backedUp: info.credentialBackedUp
+          }
+        })
+        return view(row)
+      } catch {
+        throw new PasskeyInvalidError() // this credential is registered already
+      }
+    },
+
+    async list (userId: string): Promise<PasskeyView[]> {
+      const rows = await prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } })
+      return rows.map(view)
+    },
+
+    async rename (userId: string, id: string, name: string): Promise<PasskeyView> {
+      const label = name.trim().slice(0, NAME_MAX)
+      const { count } = await prisma.passkey.updateMany({ where: { id, userId }, data: { name: label } })
+      if (count !== 1) throw new NotFoundError('No such passkey')
+      return view(await prisma.passkey.findUniqueOrThrow({ where: { id } }))
+    },
+
+    async remove (userId: string, id: string): Promise<void> {
+      const { count } = await prisma.passkey.deleteMany({ where: { id, userId } })
+      if (count !== 1) throw new NotFoundError('No such passkey')
+    },
+
+    /** Request options: the named user's credentials, or none (a discoverable credential picks the user). */
+    async authenticationOptions (username: string | undefined) {
+      let allow: Array<{ id: string, transports?: string[] }> | undefined
+      let userId: string | null = null
+      if (username !== undefined) {
+        const user = await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true, passkeys: { select: { id: true, transports: true } } } })
+        userId = user?.id ?? null
+        allow = user !== null && user.passkeys.length > 0
+          ? user.passkeys.map((c) => ({ id: c.id, transports: c.transports }))
+          : [{ id: decoyCredential(username) }]
+      }
+      const options = await generateAuthenticationOptions({ rpID: rpId, allowCredentials: allow as never, userVerification: 'preferred', timeout: CHALLENGE_TTL * 1000 })
+      await saveChallenge(options.challenge, 'auth', userId)
+      return options
+    },
+
+    /** The user a passkey response signs in, and how (amr), or PASSKEY_INVALID (401). */
+    async authenticate (response: AuthenticationResponseJSON): Promise<PasskeySignIn> {
+      if (typeof response?.id !== 'string' || response.id.length > 1024 || challengeOf(response.response?.clientDataJSON) === undefined) throw new PasskeyRefusedError()
+      const row = await prisma.passkey.findUnique({ where: { id: response.id } })
+      if (row === null) throw new PasskeyRefusedError()
+      // A discoverable response names its user: it must be the credential's.
+      const handle = response.response.userHandle
+      if (typeof handle === 'string' && handle !== '' && handle !== Buffer.from(userHandle(row.userId)).toString('base64url')) throw new PasskeyRefusedError()
+      let info
+      try {
+        const out = await verifyAuthenticationResponse({
+          response,
+          expectedChallenge: (challenge) => spendChallenge(challenge, 'auth', row.userId),
+          expectedOrigin: origins,
+          expectedRPID: rpId,
+          credential: { id: row.id, publicKey: new Uint8Array(row.publicKey), counter: Number(row.counter), transports: row.transports as never },
+          requireUserVerification: false
+        })
+        if (!out.verified) throw new PasskeyRefusedError()
+        info = out.authenticationInfo
+      } catch {
+        throw new PasskeyRefusedError()
+      }
+      // The counter moves forward once: a concurrent use of the same signature loses here.
+      const next = BigInt(info.newCounter)
+      const { count } = await prisma.passkey.updateMany({
+        where: { id: row.id, OR: [{ counter: { lt: next } }, ...(next === 0n ? [{ counter: 0n }] : [])] },
+        data: { counter: next, lastUsedAt: new Date() }
+      })
+      if (count !== 1) throw new PasskeyRefusedError()
+      // RFC 8176: hwk for a key bound to one device, swk for a synced one; "user" when the authenticator verified the user.
+      const amr = [info.credentialDeviceType === 'singleDevice' ? 'hwk' : 'swk', ...(info.userVerified ? ['user'] : [])]
+      return { userId: row.userId, amr }
+    },
+
+    async prune (now = Date.now()): Promise<number> {
+      return (await prisma.webAuthnChallenge.deleteMany({ where: { expiresAt: { lt: new Date(now) } } })).count
+    }
+  }
+}
+
+function view (row: { id: string, name: string, createdAt: Date, lastUsedAt: Date | null }): PasskeyView {
+  return { id: row.id, name: row.name, createdAt: row.createdAt.toISOString(), lastUsedAt: row.lastUsedAt?.toISOString() ?? null }
+}
+
+export type Passkeys = ReturnType<typeof createPasskeys>
+
+/** An id safe to look a passkey up by (base64url, bounded). */
+export const isCredentialId = (id: string) => /^[A-Za-z0-9_-]{1,1024}$/.test(id)

@@ -1,0 +1,26 @@
+// Secrets at rest (signing keys, TOTP secrets): AES-256-GCM, with what the
+// secret belongs to as associated data, so a sealed value copied onto
+// another row does not open.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+
+/** iv.tag.ciphertext, base64url. */
+export function seal (key: Buffer, aad: string, data: Buffer): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(Buffer.from(aad))
+  const body = Buffer.concat([cipher.update(data), cipher.final()])
+  return [iv, cipher.getAuthTag(), body].map((b) => b.toString('base64url')).join('.')
+}
+
+/** The data, or undefined when the key or the associated data is not the one it was sealed with. */
+export function unseal (key: Buffer, aad: string, sealed: string): Buffer | undefined {
+  try {
+    const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'))
+    const decipher = createDecipheriv('aes-256-gcm', key, iv)
+    decipher.setAAD(Buffer.from(aad))
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(body), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
