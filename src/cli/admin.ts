@@ -13,6 +13,7 @@ import { createRevocationList, createMemoryBackend } from '../services/revocatio
 import { createRedisBackend } from '../services/redis-revocations.ts'
 import { createUserRevocation } from '../services/user-revocation.ts'
 import { createUserAdmin } from '../services/user-admin.ts'
+import { createPasswordLife } from '../services/password-life.ts'
 import { createKeyOperations, keyViews, type KeyView } from '../services/signing-keys.ts'
 import { managedKeyStore, staticKey } from '../services/keys.ts'
 import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
@@ -28,6 +29,10 @@ const HELP = `usage: npm run admin -- <command>
   logout <username>                  end every session of the user
   disable <username>                 the user can no longer log in; sessions end
   enable <username>                  undo disable
+  reset-link <username>              print a one-time password reset token
+                                     (PASSWORD_RESET_TTL); every session of the
+                                     user ends; the user sets a new password
+                                     with POST /auth/password/reset
   keys list                          the signing keys and their states
   keys rotate                        publish the next key now (it signs
                                      JWKS_MAX_AGE later; no one is logged out)
@@ -57,7 +62,7 @@ export async function main (argv: string[]): Promise<number> {
     console.log(HELP)
     return command === undefined ? 1 : 0
   }
-  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys']
+  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys', 'reset-link']
   if (!known.includes(command) || args[0] === undefined) {
     console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
     return 2
@@ -114,6 +119,16 @@ export async function main (argv: string[]): Promise<number> {
       case 'keys':
         await keys(config, db, revocations, args)
         break
+      case 'reset-link': {
+        const { id } = await admin.byUsername(username)
+        const life = createPasswordLife({ prisma: db.prisma, accounts, hasher, revocations, userRevocation, resetTtl: config.passwordResetTtl })
+        const { resetToken, expiresIn } = await life.issueReset(id)
+        securityEvent('password_reset_issued', id)
+        // The token on stdout alone (for a script); what it is, on stderr.
+        console.error(`one-time reset token for ${username}, valid ${expiresIn} s; every session of the user has ended:`)
+        console.log(resetToken)
+        break
+      }
       case 'disable':
       case 'enable': {
         const { id } = await admin.byUsername(username)
