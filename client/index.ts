@@ -13,6 +13,10 @@
 //   its grace window with the same new token.
 // - REFRESH_TOKEN_REUSED, INVALID_REFRESH_TOKEN or a revoked session end in one
 //   `signedOut` event. After it no call goes out until the next login.
+// - A login of a user with TOTP resolves with an `MfaRequired` step instead of
+//   the user: `complete(code)` finishes it. Passkeys sign in and register
+//   through navigator.credentials (client/webauthn.ts).
+import { credentialJson, creationOptions, requestOptions, webauthnAvailable } from './webauthn.ts'
 
 export type AuthMode = 'cookie' | 'header'
 
@@ -25,7 +29,30 @@ export interface Session {
   userAgent: string | null
   ip: string | null
   current: boolean
+  /** How the session signed in (RFC 8176): pwd, otp, hwk, swk, user. */
+  amr: string[]
+  authTime: string
 }
+
+/** A password login that needs a second step (the user has TOTP). */
+export interface MfaRequired {
+  readonly mfaRequired: true
+  /** `totp` and `recovery_code`. */
+  readonly methods: string[]
+  /** Seconds left to complete it. */
+  readonly expiresIn: number
+  /** A TOTP code or a recovery code. Resolves signed in; a wrong code rejects with MFA_CODE_INVALID and may be tried again. */
+  complete (code: string): Promise<User>
+}
+
+export type LoginResult = User | MfaRequired
+
+export function isMfaRequired (result: LoginResult): result is MfaRequired {
+  return (result as MfaRequired).mfaRequired === true
+}
+
+export interface Passkey { id: string, name: string, createdAt: string, lastUsedAt: string | null }
+export interface MfaStatus { totp: boolean, recovery_codes_left: number, passkeys: number }
 
 /**
  * Where header mode keeps the refresh token. The default is memory only (lost
@@ -176,7 +203,24 @@ export interface AuthClient {
   readonly user: User | null
   readonly signedIn: boolean
   register (username: string, password: string): Promise<User>
-  login (username: string, password: string): Promise<User>
+  /** The user, signed in; or, for a user with TOTP, the second step to complete. */
+  login (username: string, password: string): Promise<LoginResult>
+  /** A passkey (WebAuthn): discoverable without a username. No second step. */
+  signInWithPasskey (username?: string): Promise<User>
+  registerPasskey (name?: string): Promise<Passkey>
+  passkeys (): Promise<Passkey[]>
+  renamePasskey (id: string, name: string): Promise<Passkey>
+  deletePasskey (id: string): Promise<void>
+  mfaStatus (): Promise<MfaStatus>
+  /** Starts TOTP enrolment: the secret and its otpauth:// URI (for a QR code). */
+  enrollTotp (): Promise<{ secret: string, otpauthUri: string }>
+  /** Confirms TOTP with a code; resolves with the ten recovery codes (show them once). */
+  confirmTotp (code: string): Promise<string[]>
+  disableTotp (code: string): Promise<void>
+  /** Every other session ends; this one stays. */
+  changePassword (currentPassword: string, newPassword: string): Promise<void>
+  /** With a reset token an admin issued; then sign in with the new password. */
+  resetPassword (resetToken: string, newPassword: string): Promise<void>
   /** Picks up a session that already exists (a reload, another tab, a stored refresh token). */
   restore (): Promise<User | null>
   logout (): Promise<void>
@@ -417,14 +461,69 @@ class Client implements AuthClient {
     return await res.json()
   }
 
-  async login (username: string, password: string): Promise<User> {
-    const res = await this.send('/auth/login', { method: 'POST', json: { username, password } })
+  private async signedInWith (res: Response): Promise<User> {
     if (!res.ok) throw await errorOf(res)
     const state = await this.takeTokens(await res.json())
     this.status = 'unknown' // a new sign-in after a sign-out
     this.adopt(state, 'signedIn')
     this.tabs?.post({ type: 'tokens', state })
     return state.user
+  }
+
+  async login (username: string, password: string): Promise<LoginResult> {
+    const res = await this.send('/auth/login', { method: 'POST', json: { username, password } })
+    if (!res.ok) throw await errorOf(res)
+    const body = await res.clone().json()
+    if (body.mfa_required !== true) return this.signedInWith(res)
+    const mfaToken: string = body.mfa_token
+    return {
+      mfaRequired: true,
+      methods: body.methods,
+      expiresIn: body.expires_in,
+      complete: async (code: string) => this.signedInWith(await this.send('/auth/login/mfa', { method: 'POST', json: { mfa_token: mfaToken, code: code.trim() } }))
+    }
+  }
+
+  async signInWithPasskey (username?: string): Promise<User> {
+    if (!webauthnAvailable()) throw new AuthError(0, 'WEBAUTHN_UNAVAILABLE', 'passkeys need a browser with WebAuthn')
+    const res = await this.send('/auth/passkeys/authentication/options', { method: 'POST', json: username === undefined ? {} : { username } })
+    if (!res.ok) throw await errorOf(res)
+    const credential = await navigator.credentials.get({ publicKey: requestOptions(await res.json()) }) as PublicKeyCredential | null
+    if (credential === null) throw new AuthError(0, 'PASSKEY_CANCELLED', 'no passkey was chosen')
+    return this.signedInWith(await this.send('/auth/passkeys/authentication', { method: 'POST', json: { response: credentialJson(credential) } }))
+  }
+
+  async registerPasskey (name?: string): Promise<Passkey> {
+    if (!webauthnAvailable()) throw new AuthError(0, 'WEBAUTHN_UNAVAILABLE', 'passkeys need a browser with WebAuthn')
+    const options = await this.json<Record<string, unknown>>('/auth/passkeys/registration/options', { method: 'POST' })
+    const credential = await navigator.credentials.create({ publicKey: creationOptions(options) }) as PublicKeyCredential | null
+    if (credential === null) throw new AuthError(0, 'PASSKEY_CANCELLED', 'no passkey was created')
+    return this.json<Passkey>('/auth/passkeys/registration', jsonBody('POST', { response: credentialJson(credential), ...(name !== undefined && name !== '' ? { name } : {}) }))
+  }
+
+  passkeys (): Promise<Passkey[]> { return this.json<Passkey[]>('/auth/passkeys') }
+  renamePasskey (id: string, name: string): Promise<Passkey> { return this.json<Passkey>(`/auth/passkeys/${encodeURIComponent(id)}`, jsonBody('PATCH', { name })) }
+  deletePasskey (id: string): Promise<void> { return this.json<void>(`/auth/passkeys/${encodeURIComponent(id)}`, { method: 'DELETE' }) }
+  mfaStatus (): Promise<MfaStatus> { return this.json<MfaStatus>('/auth/mfa') }
+
+  async enrollTotp (): Promise<{ secret: string, otpauthUri: string }> {
+    const body = await this.json<{ secret: string, otpauth_uri: string }>('/auth/mfa/totp', { method: 'POST' })
+    return { secret: body.secret, otpauthUri: body.otpauth_uri }
+  }
+
+  async confirmTotp (code: string): Promise<string[]> {
+    return (await this.json<{ recovery_codes: string[] }>('/auth/mfa/totp/confirm', jsonBody('POST', { code: code.trim() }))).recovery_codes
+  }
+
+  disableTotp (code: string): Promise<void> { return this.json<void>('/auth/mfa/totp', jsonBody('DELETE', { code: code.trim() })) }
+
+  changePassword (currentPassword: string, newPassword: string): Promise<void> {
+    return this.json<void>('/auth/password', jsonBody('POST', { current_password: currentPassword, new_password: newPassword }))
+  }
+
+  async resetPassword (resetToken: string, newPassword: string): Promise<void> {
+    const res = await this.send('/auth/password/reset', { method: 'POST', json: { reset_token: resetToken, new_password: newPassword } })
+    if (!res.ok) throw await errorOf(res)
   }
 
   async restore (): Promise<User | null> {
@@ -523,4 +622,8 @@ class Client implements AuthClient {
       await this.signOutLocally('logout-all', true)
     }
   }
+}
+
+function jsonBody (method: string, value: unknown): RequestInit {
+  return { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) }
 }

@@ -4,14 +4,16 @@
 // launched again: the access token is never written down, only the refresh
 // token, and it is rotated on every start.
 //
-//   npm run example:mobile -- login alice        (password from AUTH_PASSWORD or a prompt)
+//   npm run example:mobile -- login alice        (password from AUTH_PASSWORD or a prompt;
+//                                                 a TOTP code, if asked, from AUTH_CODE or a prompt)
 //   npm run example:mobile -- me | sessions | end-session <id> | logout | logout-all
 //   npm run example:mobile -- register alice
 // Environment: AUTH_URL (default http://127.0.0.1:3000),
 //              AUTH_TOKEN_FILE (default ~/.auth-example/refresh-token)
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { AuthError, createAuthClient, type SignedOutReason } from '../../client/index.ts'
+import { AuthError, createAuthClient, isMfaRequired, type SignedOutReason } from '../../client/index.ts'
+import { createInterface } from 'node:readline/promises'
 import { fileStorage } from './file-storage.ts'
 
 const baseUrl = process.env.AUTH_URL ?? 'http://127.0.0.1:3000'
@@ -39,6 +41,11 @@ async function password (): Promise<string> {
   return typed
 }
 
+async function prompt (question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  try { return await rl.question(question) } finally { rl.close() }
+}
+
 const [command, arg] = process.argv.slice(2)
 const usage = 'usage: example:mobile -- register <username> | login <username> | me | sessions | end-session <id> | logout | logout-all'
 
@@ -56,7 +63,9 @@ async function run (): Promise<void> {
     }
     case 'login': {
       if (arg === undefined) throw new Error(usage)
-      const user = await auth.login(arg, await password())
+      const result = await auth.login(arg, await password())
+      // A user with TOTP: the second step, a code from the authenticator app or a recovery code.
+      const user = isMfaRequired(result) ? await result.complete(process.env.AUTH_CODE ?? await prompt('Code (authenticator app or recovery code): ')) : result
       console.log(`signed in as ${user.username}; refresh token kept in ${tokenFile} (mode 600)`)
       return
     }

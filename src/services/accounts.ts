@@ -37,7 +37,7 @@ const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v3', text: `SELECT ${LOG
 const FIND_BY_ID: Statement = { name: 'login_reread_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
 // Only a hash that is still the one checked is replaced: never a password changed meanwhile.
 const REHASH: Statement = { name: 'login_rehash_v1', text: 'UPDATE "User" SET "passwordHash" = $3 WHERE id = $1::uuid AND "passwordHash" = $2 RETURNING id' }
-const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: `SELECT max(substring("passwordHash" from '^\\$2[abxy]?\\$(\\d\\d)\\$')::int) AS cost FROM "User"` }
+const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: 'SELECT max(substring("passwordHash" from \'^\\$2[abxy]?\\$(\\d\\d)\\$\')::int) AS cost FROM "User"' }
 
 export function createAccounts (deps: { prisma: PrismaClient, query: Database['query'], hasher: PasswordHasher }) {
   const { prisma, query, hasher } = deps

@@ -53,7 +53,7 @@ for (const backend of backends) {
       const stored = await app.prisma.totpFactor.findFirstOrThrow({ where: { user: { usernameKey: name.toLowerCase() } } })
       t.notOk(stored.secret.includes(secret), 'the secret is not stored in the clear')
 
-      const wrong = await c.request('POST', '/auth/mfa/totp/confirm', { body: { code: '000000' === generator(secret).generate() ? '111111' : '000000' } })
+      const wrong = await c.request('POST', '/auth/mfa/totp/confirm', { body: { code: generator(secret).generate() === '000000' ? '111111' : '000000' } })
       t.equal(wrong.statusCode, 400)
       t.equal(wrong.json().code, 'MFA_CODE_INVALID')
       const ok = await c.request('POST', '/auth/mfa/totp/confirm', { body: { code: generator(secret).generate() } })
