@@ -1,6 +1,6 @@
 // A framework-free SPA on the client library, in cookie mode: the refresh token
 // stays in an httpOnly cookie, the access token in this module's memory.
-import { AuthError, createAuthClient, type Session, type SignedOutReason, type User } from '../../client/index.ts'
+import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type Session, type SignedOutReason, type User } from '../../client/index.ts'
 
 const baseUrl = document.querySelector<HTMLMetaElement>('meta[name="auth-base-url"]')!.content
 const auth = createAuthClient({ baseUrl, mode: 'cookie' })
@@ -26,8 +26,8 @@ function notice (text: string | null, kind: 'info' | 'error' = 'info'): void {
   el.className = kind === 'error' ? 'error' : ''
 }
 
-function show (view: 'loading' | 'signed-out' | 'signed-in'): void {
-  for (const id of ['loading', 'signed-out', 'signed-in']) $(id).hidden = id !== view
+function show (view: 'loading' | 'signed-out' | 'signed-in' | 'reset'): void {
+  for (const id of ['loading', 'signed-out', 'signed-in', 'reset']) $(id).hidden = id !== view
 }
 
 function describe (err: unknown): string {
@@ -53,11 +53,11 @@ async function loadProtected (): Promise<void> {
 function sessionRow (s: Session): HTMLTableRowElement {
   const row = document.createElement('tr')
   row.dataset.session = s.id
-  const cells = [new Date(s.createdAt).toLocaleString(), new Date(s.lastUsedAt).toLocaleString(), s.userAgent ?? 'unknown', s.ip ?? '']
+  const cells = [new Date(s.createdAt).toLocaleString(), new Date(s.lastUsedAt).toLocaleString(), signInMethod(s.amr), s.userAgent ?? 'unknown', s.ip ?? '']
   for (const [i, text] of cells.entries()) {
     const td = document.createElement('td')
     td.textContent = text
-    if (i === 2) { td.className = 'device'; td.title = text }
+    if (i === 3) { td.className = 'device'; td.title = text }
     row.append(td)
   }
   const last = document.createElement('td')
@@ -79,6 +79,13 @@ function sessionRow (s: Session): HTMLTableRowElement {
   return row
 }
 
+/** RFC 8176 amr values, as a person reads them. */
+function signInMethod (amr: string[]): string {
+  if (amr.includes('hwk') || amr.includes('swk')) return 'passkey'
+  if (amr.includes('otp')) return 'password + code'
+  return amr.includes('pwd') ? 'password' : 'unknown'
+}
+
 async function loadSessions (): Promise<void> {
   const list = await auth.sessions()
   $('sessions').replaceChildren(...list.map(sessionRow))
@@ -89,8 +96,103 @@ async function showUser (user: User): Promise<void> {
   $('roles').textContent = user.roles.join(', ')
   $('refresh-count').textContent = String(refreshes)
   show('signed-in')
-  await guarded(async () => { await Promise.all([loadProtected(), loadSessions()]) })
+  await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity()]) })
 }
+
+// --- Second factors and the password ------------------------------------------
+
+// Served by examples/spa/server.ts from the uqr package (a string: no bundler resolves it).
+const QR_MODULE: string = '/vendor/uqr.mjs'
+
+function passkeyItem (p: Passkey): HTMLLIElement {
+  const li = document.createElement('li')
+  li.dataset.passkey = p.id
+  const name = document.createElement('span')
+  name.className = 'passkey-name'
+  name.textContent = p.name
+  const when = document.createElement('span')
+  when.className = 'muted'
+  when.textContent = ` · added ${new Date(p.createdAt).toLocaleDateString()}${p.lastUsedAt !== null ? `, last used ${new Date(p.lastUsedAt).toLocaleString()}` : ''} `
+  const remove = document.createElement('button')
+  remove.type = 'button'
+  remove.className = 'link'
+  remove.textContent = 'Delete'
+  remove.addEventListener('click', () => guarded(async () => {
+    await auth.deletePasskey(p.id)
+    await loadSecurity()
+  }))
+  li.append(name, when, remove)
+  return li
+}
+
+async function loadSecurity (): Promise<void> {
+  const [status, passkeys] = await Promise.all([auth.mfaStatus(), auth.passkeys()])
+  $('totp-status').textContent = status.totp
+    ? `On. ${status.recovery_codes_left} recovery codes left.`
+    : 'Off. Signing in with a password alone.'
+  $('totp-start').hidden = status.totp || !$('totp-enrol').hidden
+  $('totp-disable').hidden = !status.totp
+  $('passkeys').replaceChildren(...passkeys.map(passkeyItem))
+}
+
+$('totp-start').addEventListener('click', () => guarded(async () => {
+  const { secret, otpauthUri } = await auth.enrollTotp()
+  // Drawn here from the URI: the secret goes to no other server.
+  const { renderSVG } = await import(QR_MODULE)
+  const img = $<HTMLImageElement>('totp-qr')
+  img.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(renderSVG(otpauthUri, { border: 2 }))
+  $('totp-secret').textContent = secret
+  $('totp-enrol').hidden = false
+  $('totp-start').hidden = true
+}))
+$<HTMLFormElement>('totp-confirm').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  guarded(async () => {
+    const codes = await auth.confirmTotp(String(new FormData(form).get('code')))
+    form.reset()
+    $('totp-enrol').hidden = true
+    $('recovery-codes').replaceChildren(...codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })))
+    $('recovery').hidden = false
+    notice('Authenticator app turned on: from now on, signing in with your password asks for a code.')
+    await loadSecurity()
+  })
+})
+
+$<HTMLFormElement>('totp-disable').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  guarded(async () => {
+    await auth.disableTotp(String(new FormData(form).get('code')))
+    form.reset()
+    $('recovery').hidden = true
+    notice('Authenticator app turned off.')
+    await loadSecurity()
+  })
+})
+
+$<HTMLFormElement>('passkey-add').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  guarded(async () => {
+    const passkey = await auth.registerPasskey(String(new FormData(form).get('name') ?? ''))
+    form.reset()
+    notice(`Passkey "${passkey.name}" added: you can sign in with it, no password needed.`)
+    await loadSecurity()
+  })
+})
+
+$<HTMLFormElement>('password-change').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  const data = new FormData(form)
+  guarded(async () => {
+    await auth.changePassword(String(data.get('current')), String(data.get('next')))
+    form.reset()
+    notice('Password changed. Every other session has been signed out.')
+    await loadSessions()
+  })
+})
 
 auth.on('signedIn', ({ user }) => { notice(null); showUser(user) })
 auth.on('refreshed', () => { refreshes++; $('refresh-count').textContent = String(refreshes) })
@@ -106,14 +208,43 @@ function credentials (form: HTMLFormElement): [string, string] {
   return [String(data.get('username')), String(data.get('password'))]
 }
 
+let pendingMfa: MfaRequired | null = null
+
+function showMfaStep (step: MfaRequired | null): void {
+  pendingMfa = step
+  $('mfa-step').hidden = step === null
+  $('sign-in').hidden = step !== null
+  $('sign-up').hidden = step !== null
+  if (step !== null) $<HTMLInputElement>('mfa-step').querySelector('input')?.focus()
+}
+
 $<HTMLFormElement>('sign-in').addEventListener('submit', (event) => {
   event.preventDefault()
   const form = event.currentTarget as HTMLFormElement
   guarded(async () => {
-    await auth.login(...credentials(form))
+    const result = await auth.login(...credentials(form))
     form.reset()
+    if (isMfaRequired(result)) showMfaStep(result)
   })
 })
+
+$<HTMLFormElement>('mfa-step').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  guarded(async () => {
+    if (pendingMfa === null) return
+    await pendingMfa.complete(String(new FormData(form).get('code')))
+    form.reset()
+    showMfaStep(null)
+  })
+})
+$('mfa-cancel').addEventListener('click', () => showMfaStep(null))
+
+$('passkey-sign-in').addEventListener('click', () => guarded(async () => {
+  const username = String(new FormData($<HTMLFormElement>('sign-in')).get('username') ?? '').trim()
+  // With a username typed in, that user's passkeys; without, the browser offers the ones it has.
+  await auth.signInWithPasskey(username === '' ? undefined : username)
+}))
 
 $<HTMLFormElement>('sign-up').addEventListener('submit', (event) => {
   event.preventDefault()
@@ -141,8 +272,27 @@ document.addEventListener('visibilitychange', () => {
 $('page-origin').textContent = location.origin
 $('api-origin').textContent = new URL(baseUrl).origin
 
-guarded(async () => {
-  const user = await auth.restore()
-  if (user === null) show('signed-out')
-  else if ($('signed-in').hidden) await showUser(user)
-}).finally(() => { if (!$('loading').hidden) show('signed-out') })
+// "Set a new password": opened from #reset=<token>, a link an admin handed out.
+// The fragment never travels to a server, so the token is in no access log.
+const resetToken = /^#reset=([A-Za-z0-9_-]{1,128})$/.exec(location.hash)?.[1]
+$<HTMLFormElement>('reset-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  guarded(async () => {
+    await auth.resetPassword(resetToken ?? '', String(new FormData(form).get('password')))
+    form.reset()
+    history.replaceState(null, '', location.pathname)
+    show('signed-out')
+    notice('Your new password is set. Sign in with it.')
+  })
+})
+
+if (resetToken !== undefined) {
+  show('reset')
+} else {
+  guarded(async () => {
+    const user = await auth.restore()
+    if (user === null) show('signed-out')
+    else if ($('signed-in').hidden) await showUser(user)
+  }).finally(() => { if (!$('loading').hidden) show('signed-out') })
+}

@@ -12,7 +12,10 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/style.css': { path: here('./style.css'), type: 'text/css; charset=utf-8' },
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   // app.ts imports '../../client/index.ts', which the browser resolves to this path.
-  '/client/index.ts': { path: here('../../client/index.ts'), type: 'text/javascript; charset=utf-8', ts: true }
+  '/client/index.ts': { path: here('../../client/index.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  '/client/webauthn.ts': { path: here('../../client/webauthn.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  // A QR code for TOTP enrolment, drawn in the page (the secret never leaves it).
+  '/vendor/uqr.mjs': { path: fileURLToPath(import.meta.resolve('uqr')), type: 'text/javascript; charset=utf-8' }
 }
 
 const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
@@ -39,7 +42,7 @@ export async function startSpa (opts: { authBaseUrl: string, port?: number, host
         const source = await readFile(file.path, 'utf8')
         body = file.ts === true
           ? stripTypeScriptTypes(source, { mode: 'strip' })
-          : source.replace('__AUTH_BASE_URL__', escapeAttr(opts.authBaseUrl))
+          : path === '/' ? source.replace('__AUTH_BASE_URL__', escapeAttr(opts.authBaseUrl)) : source
         cache.set(path, body)
       }
       res.writeHead(200, {
