@@ -215,7 +215,10 @@ function showMfaStep (step: MfaRequired | null): void {
   $('mfa-step').hidden = step === null
   $('sign-in').hidden = step !== null
   $('sign-up').hidden = step !== null
-  if (step !== null) $<HTMLInputElement>('mfa-step').querySelector('input')?.focus()
+  if (step !== null) {
+    notice(null)
+    $('mfa-step').querySelector('input')?.focus()
+  }
 }
 
 $<HTMLFormElement>('sign-in').addEventListener('submit', (event) => {

@@ -2,7 +2,8 @@
 // real HTTP: single-flight refresh, one signed-out event and no request after
 // it, the retry of a lost refresh answer, tabs sharing one refresh.
 import t from 'tap'
-import { AuthError, createAuthClient, memoryStorage, type AuthClientOptions, type SignedOutReason } from '../../client/index.ts'
+import * as OTPAuth from 'otpauth'
+import { AuthError, createAuthClient, isMfaRequired, memoryStorage, type AuthClientOptions, type SignedOutReason } from '../../client/index.ts'
 import { buildApp } from '../helpers/app.ts'
 import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
 
@@ -216,3 +217,39 @@ async function waitUntil (check: () => boolean, ms = 2000): Promise<boolean> {
   }
   return check()
 }
+
+t.test('a TOTP user: login resolves an MfaRequired step; a wrong code can be retried; the right one signs in', async (t) => {
+  const s = await service(t, {})
+  const c = s.client()
+  const name = await newUser(c)
+  const { secret } = await c.enrollTotp()
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' })
+  const codes = await c.confirmTotp(totp.generate())
+  t.equal(codes.length, 10)
+  t.same(await c.mfaStatus(), { totp: true, recovery_codes_left: 10, passkeys: 0 })
+
+  const other = s.client()
+  const events: string[] = []
+  other.on('signedIn', () => events.push('signedIn'))
+  const result = await other.login(name, GOOD_PASSWORD)
+  t.ok(isMfaRequired(result), 'a second step, not a user')
+  if (!isMfaRequired(result)) return
+  t.same(result.methods, ['totp', 'recovery_code'])
+  t.equal(other.signedIn, false)
+  t.same(events, [], 'no signedIn event before the second step')
+  const wrong = await result.complete('000000' === totp.generate() ? '111111' : '000000').catch((err) => err)
+  t.ok(wrong instanceof AuthError && wrong.code === 'MFA_CODE_INVALID', 'a wrong code rejects with MFA_CODE_INVALID')
+  const user = await result.complete(` ${codes[0]} `)
+  t.equal(user.username, name, 'a recovery code completes it (spaces trimmed)')
+  t.equal(other.signedIn, true)
+  t.same(events, ['signedIn'])
+  t.same((await other.sessions()).find((x) => x.current)?.amr, ['pwd', 'otp'])
+
+  await other.changePassword(GOOD_PASSWORD, 'the library changed this passphrase')
+  t.equal((await other.me()).username, name, 'the session that changed the password stays')
+  t.equal(await c.me().then(() => 'kept', (err) => err.code), 'INVALID_REFRESH_TOKEN', "the user's other session is refused, and its refresh too")
+  t.equal(c.signedIn, false, 'so that client is signed out')
+  await other.disableTotp(codes[1])
+  t.equal((await other.mfaStatus()).totp, false)
+  t.equal(await other.signInWithPasskey().catch((err) => err.code), 'WEBAUTHN_UNAVAILABLE', 'passkeys say clearly that they need a browser')
+})
