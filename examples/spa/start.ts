@@ -1,6 +1,8 @@
 // One command for the SPA example: the service (embedded defaults, CORS open to
 // the SPA's origin only) and the SPA on another port.
-//   npm run example:spa      then open http://127.0.0.1:5173
+//   npm run example:spa      then open http://localhost:5173
+// Both on localhost (another port each: one site, so the cookies stay
+// first-party): a passkey's relying party is a host name, never an address.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { startSpa } from './server.ts'
@@ -8,11 +10,11 @@ import { startSpa } from './server.ts'
 const host = '127.0.0.1'
 const authPort = Number(process.env.AUTH_PORT ?? 3000)
 const spaPort = Number(process.env.SPA_PORT ?? 5173)
-const authBaseUrl = `http://${host}:${authPort}`
-const spaOrigin = `http://${host}:${spaPort}`
+const authBaseUrl = `http://localhost:${authPort}`
+const spaOrigin = `http://localhost:${spaPort}`
 
 const service = spawn(process.execPath, [fileURLToPath(new URL('../../src/server.ts', import.meta.url))], {
-  env: { ...process.env, PORT: String(authPort), HOST: host, CORS_ORIGINS: spaOrigin, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  env: { ...process.env, PORT: String(authPort), HOST: host, CORS_ORIGINS: spaOrigin, WEBAUTHN_ORIGINS: spaOrigin, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   stdio: 'inherit'
 })
 service.once('exit', (code) => {
@@ -23,7 +25,7 @@ service.once('exit', (code) => {
 async function ready (): Promise<void> {
   for (let i = 0; i < 600; i++) {
     try {
-      if ((await fetch(`${authBaseUrl}/health/ready`)).ok) return
+      if ((await fetch(`http://${host}:${authPort}/health/ready`)).ok) return
     } catch {}
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
@@ -33,7 +35,7 @@ async function ready (): Promise<void> {
 await ready()
 const spa = await startSpa({ authBaseUrl, port: spaPort, host })
 console.log(`auth service: ${authBaseUrl} (CORS_ORIGINS=${spaOrigin})`)
-console.log(`SPA example:  ${spa.url}`)
+console.log(`SPA example:  ${spaOrigin}`)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

@@ -18,8 +18,11 @@ t.test('the SPA example command', async (t) => {
   proc.stdout.on('data', (d) => { output += d })
   proc.stderr.on('data', (d) => { output += d })
   t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL') })
+  // Served on 127.0.0.1; the SPA and the service name each other as localhost (passkeys need a host name).
   const spa = `http://127.0.0.1:${spaPort}`
-  const api = `http://127.0.0.1:${authPort}`
+  const spaOrigin = `http://localhost:${spaPort}`
+  const api = `http://localhost:${authPort}`
+  const apiDirect = `http://127.0.0.1:${authPort}`
   await waitFor(async () => { if (!(await fetch(spa)).ok) throw new Error('not yet') }, 60_000, 'SPA example')
 
   const page = await fetch(spa)
@@ -32,12 +35,14 @@ t.test('the SPA example command', async (t) => {
   t.equal((await fetch(`${spa}/client/index.ts`)).status, 200, 'the client library is served beside it')
   t.equal((await fetch(`${spa}/../package.json`)).status, 404, 'and nothing else')
 
-  const preflight = await fetch(`${api}/auth/refresh`, {
-    method: 'OPTIONS', headers: { origin: spa, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-csrf-token' }
+  const preflight = await fetch(`${apiDirect}/auth/refresh`, {
+    method: 'OPTIONS', headers: { origin: spaOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-csrf-token' }
   })
-  t.equal(preflight.headers.get('access-control-allow-origin'), spa, 'the service allows the SPA origin')
+  t.equal(preflight.headers.get('access-control-allow-origin'), spaOrigin, 'the service allows the SPA origin')
   t.equal(preflight.headers.get('access-control-allow-credentials'), 'true', 'with credentials')
-  t.match(output, `SPA example:  ${spa}`)
+  t.match(output, `SPA example:  ${spaOrigin}`)
+  const passkeyOptions = await fetch(`${apiDirect}/auth/passkeys/authentication/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+  t.equal((await passkeyOptions.json()).rpId, 'localhost', 'passkeys are set up for the SPA origin')
 
   const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve))
   proc.kill('SIGTERM')
