@@ -237,7 +237,7 @@ t.test('a TOTP user: login resolves an MfaRequired step; a wrong code can be ret
   t.same(result.methods, ['totp', 'recovery_code'])
   t.equal(other.signedIn, false)
   t.same(events, [], 'no signedIn event before the second step')
-  const wrong = await result.complete('000000' === totp.generate() ? '111111' : '000000').catch((err) => err)
+  const wrong = await result.complete(totp.generate() === '000000' ? '111111' : '000000').catch((err) => err)
   t.ok(wrong instanceof AuthError && wrong.code === 'MFA_CODE_INVALID', 'a wrong code rejects with MFA_CODE_INVALID')
   const user = await result.complete(` ${codes[0]} `)
   t.equal(user.username, name, 'a recovery code completes it (spaces trimmed)')
