@@ -28,7 +28,7 @@ const USER = { username: 'bench_user', password: 'a benchmark passphrase' }
 // process (autocannon) the last CPU. BENCH_PIN=off turns it off.
 const cpus = availableParallelism()
 const pin = process.env.BENCH_PIN !== 'off' && cpus >= 2 && spawnSync('taskset', ['-a', '-cp', String(cpus - 1), String(process.pid)], { stdio: 'ignore' }).status === 0
-const startService = (env: Record<string, string>) => startBenchService(env, { pinToCpu0: pin })
+const startService = (env: Record<string, string>, opts: { script?: string, readyPath?: string } = {}) => startBenchService(env, { pinToCpu0: pin, ...opts })
 
 function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -65,6 +65,52 @@ async function versusBaseline (base: string, token: string) {
   const b = pick(bare)
   const m = pick(me)
   return { bare: b, me: m, ratio: m.rps / b.rps }
+}
+
+/**
+ * Figure 0: the framework's ceiling. A bare Fastify app (bench/bare.ts: same
+ * Fastify, same Node flags, logger off, one constant route) in its own
+ * process, and the service's constant route and /auth/me, with metrics off
+ * and on, in rounds whose order rotates, each process alone on CPU 0 while
+ * it is measured.
+ */
+async function frameworkCeiling (svc: { base: string }, token: string) {
+  const bare = await startService({}, { script: 'bench/bare.ts', readyPath: '/' })
+  const withMetrics = await startService({ ...backendEnv, DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-0-')), METRICS_PORT: '0' })
+  await post(withMetrics.base, '/auth/register', USER)
+  const metricsToken = (await login(withMetrics.base)).access_token
+  const cases: Array<[string, () => Promise<autocannon.Result>]> = [
+    ['bare', () => cannon({ url: `${bare.base}/`, connections: CONNECTIONS, duration: ROUND_SECONDS })],
+    ['live', () => cannon({ url: `${svc.base}/health/live`, connections: CONNECTIONS, duration: ROUND_SECONDS })],
+    ['me', () => cannon({ url: `${svc.base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${token}` } })],
+    ['meMetrics', () => cannon({ url: `${withMetrics.base}/auth/me`, connections: CONNECTIONS, duration: ROUND_SECONDS, headers: { authorization: `Bearer ${metricsToken}` } })]
+  ]
+  const runs: Record<string, number[]> = { bare: [], live: [], me: [], meMetrics: [] }
+  const bytes: Record<string, number> = {}
+  for (const [, run] of cases) await run() // warm-up, not counted
+  for (let i = 0; i < ROUNDS; i++) {
+    for (let k = 0; k < cases.length; k++) {
+      const [name, run] = cases[(i + k) % cases.length]
+      const r = await run()
+      if (r.non2xx > 0) throw new Error(`figure 0: ${name} answered non-2xx`)
+      runs[name].push(r.requests.average)
+      bytes[name] = r.throughput.average / r.requests.average
+    }
+  }
+  await bare.stop()
+  await withMetrics.stop()
+  const rps = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)])) as Record<string, number>
+  return {
+    rps,
+    bytesPerAnswer: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v)])),
+    perRound: runs,
+    ratios: { live: rps.live / rps.bare, me: rps.me / rps.bare, meMetrics: rps.meMetrics / rps.bare }
+  }
+}
+
+function printFigure0 (f: Awaited<ReturnType<typeof frameworkCeiling>>): string {
+  const k = (x: number) => `${(x / 1000).toFixed(1)}k`
+  return `0. bare Fastify ${k(f.rps.bare)} req/s; /health/live ${k(f.rps.live)} = ${f.ratios.live.toFixed(3)}, /auth/me ${k(f.rps.me)} = ${f.ratios.me.toFixed(3)} (targets >= 0.85); /auth/me with metrics ${k(f.rps.meMetrics)} = ${f.ratios.meMetrics.toFixed(3)} (target >= 0.8); bytes per answer ${JSON.stringify(f.bytesPerAnswer)}`
 }
 
 /** Figure 1m: /auth/me on two fresh services alike but for METRICS_PORT, warmed alike, in alternating rounds. */
@@ -142,6 +188,13 @@ console.error('phase A: /auth/me vs a constant route; login storm')
 let svc = await startService(backendEnv)
 await post(svc.base, '/auth/register', USER)
 let token = (await login(svc.base)).access_token
+results.frameworkCeiling = await frameworkCeiling(svc, token)
+if (process.env.BENCH_ONLY === '0') {
+  await svc.stop()
+  console.log(printFigure0(results.frameworkCeiling as Awaited<ReturnType<typeof frameworkCeiling>>))
+  writeFileSync(join('bench', 'results', `figure0-${Date.now()}.json`), JSON.stringify(results, null, 2))
+  process.exit(0)
+}
 results.hotPath = await versusBaseline(svc.base, token)
 results.metricsCost = await metricsCost()
 if (process.env.BENCH_ONLY === '1m') {

@@ -33,7 +33,7 @@ export function buildOnce (): void {
   built = true
 }
 
-export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string } = {}): Promise<Service> {
+export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string, readyPath?: string } = {}): Promise<Service> {
   buildOnce()
   const port = await freePort()
   const production = productionCommand()
@@ -44,7 +44,7 @@ export async function startService (env: Record<string, string>, opts: { nodeFla
     stdio: ['ignore', 'ignore', 'inherit']
   })
   const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => { const r = await fetch(`${base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  await waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
   return {
     base,
     proc,

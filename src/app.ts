@@ -15,7 +15,7 @@ import tokensPlugin from './plugins/tokens.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import metricsPlugin from './plugins/metrics.ts'
-import securityHeaders from './plugins/security-headers.ts'
+import securityHeaders, { noStore, pageHeaders } from './plugins/security-headers.ts'
 import signingKeysPlugin from './plugins/signing-keys.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
@@ -64,10 +64,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     // A database error while the database is unreachable is an outage, not a bug.
     const dbDown = await db.ping().then(() => false, () => true)
     if (dbDown) {
-      request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable')
+      request.log.warn({ reqId: request.id, err: { message: err.message, code: err.code } }, 'database unavailable')
       return send(reply, 503, 'SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly')
     }
-    request.log.error({ err }, 'request failed')
+    request.log.error({ reqId: request.id, err }, 'request failed')
     return send(reply, 500, 'INTERNAL', `Internal error; reference ${request.id}`)
   })
   fastify.setNotFoundHandler(function notFound (request, reply) {
@@ -77,8 +77,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // JSON in, JSON out: anything else is 415, not a string that reaches a handler.
   fastify.removeContentTypeParser('text/plain')
 
-  // A JSON API: no CSP or frame policy to tune beyond refusing everything.
-  await fastify.register(securityHeaders, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } })
+  // Headers by route kind (plugins/security-headers.ts): the JSON API's baseline on every answer.
+  await fastify.register(securityHeaders)
   if (config.corsOrigins.length > 0) {
     await fastify.register(cors, {
       origin: config.corsOrigins,
@@ -88,15 +88,18 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
       maxAge: 600
     })
   }
-  await fastify.register(cookie)
   await fastify.register(swagger, {
     openapi: {
       info: { title: 'Auth service', version: '0.1.0', description: 'Register, log in, stay logged in safely. The contract in prose, with the cookies, limits and configuration: docs/api.md in the repository.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
     }
   })
-  // The browsable page loads its own scripts: the API-wide CSP is relaxed for it alone.
-  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  // The browsable pages: a browser's header set, and their own CSP (they load
+  // scripts), framed by no one.
+  await fastify.register(async function docsPages (docs) {
+    pageHeaders(docs)
+    await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: (csp) => csp.replace("frame-ancestors 'self'", "frame-ancestors 'none'") })
+  })
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
   await fastify.register(revocationListPlugin, { redis: config.redis, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
   await fastify.register(signingKeysPlugin, { config })
@@ -108,10 +111,16 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(healthRoutes)
   await fastify.register(wellKnownRoutes, { maxAge: config.jwksMaxAge })
   fastify.addSchema(ErrorSchema)
-  await fastify.register(authRoutes, { prefix: '/auth', config })
-  await fastify.register(adminUserRoutes, { prefix: '/admin' })
-  await fastify.register(adminKeyRoutes, { prefix: '/admin' })
-  await fastify.register(revocationFeedRoutes, { prefix: '/auth', feedToken: config.revocationFeedToken })
+  // Tokens and personal data: never cached. Cookies are parsed only here,
+  // where the refresh cookie is read (Path=/auth), not on every request.
+  await fastify.register(async function privateRoutes (api) {
+    noStore(api)
+    await api.register(cookie)
+    await api.register(authRoutes, { prefix: '/auth', config })
+    await api.register(adminUserRoutes, { prefix: '/admin' })
+    await api.register(adminKeyRoutes, { prefix: '/admin' })
+    await api.register(revocationFeedRoutes, { prefix: '/auth', feedToken: config.revocationFeedToken })
+  })
 }
 
 export default fp(app, { name: 'auth-service' })

@@ -1,10 +1,15 @@
 // Fastify's server options from the configuration: shared by server.ts and the tests.
 import type { Server } from 'node:http'
-import type { FastifyHttpOptions, FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyHttpOptions, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
 function trustHops (hops: number) {
   return function trustNearest (_address: string, hop: number): boolean { return hop < hops }
+}
+
+/** Whether requests log their own lines: at debug and trace only. */
+export function perRequestLogs (config: Pick<Config, 'logLevel'>): boolean {
+  return config.logLevel === 'debug' || config.logLevel === 'trace'
 }
 
 export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyHttpOptions<Server> {
@@ -20,6 +25,14 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
         censor: '[redacted]'
       }
     },
+    // Fastify's two lines per request ("incoming request", "request
+    // completed") only where they are asked for: at debug and trace. At info
+    // and above a request logs nothing (security events log themselves), and
+    // costs no logger call.
+    disableRequestLogging: !perRequestLogs(config),
+    // Nor a child logger per request: request.log is the service's logger
+    // itself (what logs through it names the request id on its own).
+    ...(perRequestLogs(config) ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     // A hop count trusts that many proxies nearest the service (Fastify's own
     // number form trusts none); addresses and CIDRs are the stricter choice.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
@@ -34,6 +47,9 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
     },
     connectionTimeout: config.requestTimeout * 2000,
     keepAliveTimeout: 10_000,
+    // Start-up applies migrations and warms the hashing threads: on a loaded
+    // machine (a rolling deploy, CI) that outlasts Fastify's default 10 s per plugin.
+    pluginTimeout: 60_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },

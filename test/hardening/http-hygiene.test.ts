@@ -5,16 +5,61 @@ import { Writable } from 'node:stream'
 import { buildApp } from '../helpers/app.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 
-t.test('security headers', async (t) => {
+// The exact header set per kind of route: the OWASP REST Security Cheat
+// Sheet's baseline on every JSON answer, no-store where tokens or personal
+// data travel, the browser-page headers only on the pages (/docs).
+const BASE = ['connection', 'content-length', 'content-security-policy', 'content-type', 'date', 'keep-alive', 'strict-transport-security', 'x-content-type-options']
+const PAGE_ONLY = ['cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster', 'referrer-policy', 'x-dns-prefetch-control', 'x-download-options', 'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']
+
+t.test('the exact header set per route kind', async (t) => {
   const { app } = await buildApp(t, { backend: 'embedded' })
-  const res = await app.inject('/health/live')
-  t.equal(res.headers['x-content-type-options'], 'nosniff')
-  t.match(res.headers['content-security-policy'], /default-src 'none'/)
-  t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/)
-  t.match(res.headers['strict-transport-security'], /max-age=/)
-  t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
-  t.notOk(res.headers['x-powered-by'])
-  t.notOk(res.headers['access-control-allow-origin'], 'no CORS without CORS_ORIGINS')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  // Over real HTTP: the headers a client sees, Node's own included.
+  const names = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(base + path, init)
+    await res.arrayBuffer()
+    return { res, names: [...new Set(res.headers.keys())].sort() }
+  }
+  const json = { 'content-type': 'application/json' }
+  const sorted = (...xs: string[][]) => xs.flat().sort()
+
+  const live = await names('/health/live')
+  t.same(live.names, sorted(BASE), 'a constant route: the baseline only')
+  t.equal(live.res.headers.get('x-content-type-options'), 'nosniff')
+  t.equal(live.res.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'")
+  t.match(live.res.headers.get('strict-transport-security'), /^max-age=31536000/)
+  t.equal(live.res.headers.get('content-type'), 'application/json; charset=utf-8')
+
+  const jwks = await names('/.well-known/jwks.json')
+  t.same(jwks.names, sorted(BASE, ['cache-control', 'etag']), 'the key set: the baseline, cacheable')
+  t.match(jwks.res.headers.get('cache-control'), /^public, max-age=/)
+
+  await fetch(base + '/auth/register', { method: 'POST', headers: json, body: JSON.stringify({ username: 'headers_user', password: GOOD_PASSWORD }) })
+  const login = await names('/auth/login', { method: 'POST', headers: { ...json, 'x-auth-mode': 'header' }, body: JSON.stringify({ username: 'headers_user', password: GOOD_PASSWORD }) })
+  t.same(login.names, sorted(BASE, ['cache-control', 'pragma']), 'a token answer: no-store')
+  t.equal(login.res.headers.get('cache-control'), 'no-store')
+  const token = (await (await fetch(base + '/auth/login', { method: 'POST', headers: { ...json, 'x-auth-mode': 'header' }, body: JSON.stringify({ username: 'headers_user', password: GOOD_PASSWORD }) })).json()).access_token
+
+  const me = await names('/auth/me', { headers: { authorization: `Bearer ${token}` } })
+  t.same(me.names, sorted(BASE, ['cache-control']), 'personal data: no-store')
+  t.equal(me.res.headers.get('cache-control'), 'no-store')
+  const refused = await names('/auth/me')
+  t.same(refused.names, sorted(BASE, ['cache-control', 'www-authenticate']), 'a refusal under /auth: no-store and the challenge')
+
+  const cookieLogin = await names('/auth/login', { method: 'POST', headers: json, body: JSON.stringify({ username: 'headers_user', password: GOOD_PASSWORD }) })
+  t.same(cookieLogin.names, sorted(BASE, ['cache-control', 'pragma', 'set-cookie']), 'cookie mode adds only the cookies')
+
+  const missing = await names('/nowhere')
+  t.same(missing.names, sorted(BASE), 'a 404: the baseline')
+
+  const page = await names('/docs/static/index.html')
+  t.same(page.names, sorted(BASE, PAGE_ONLY), 'a page: the browser set on top')
+  t.equal(page.res.headers.get('x-frame-options'), 'SAMEORIGIN')
+  t.match(page.res.headers.get('content-security-policy'), /frame-ancestors 'none'/, "the page's own CSP, framed by no one")
+  t.match(page.res.headers.get('content-security-policy'), /script-src 'self'/)
+  t.notOk(live.res.headers.get('x-powered-by'))
+  t.notOk(live.res.headers.get('access-control-allow-origin'), 'no CORS without CORS_ORIGINS')
 })
 
 t.test('CORS only for configured origins, with credentials', async (t) => {
@@ -32,7 +77,7 @@ t.test('CORS only for configured origins, with credentials', async (t) => {
 t.test('no secret in any log line', async (t) => {
   const lines: string[] = []
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(chunk.toString()); done() } })
-  const { app } = await buildApp(t, { backend: 'embedded', logger: { level: 'trace', stream } })
+  const { app } = await buildApp(t, { backend: 'embedded', env: { LOG_LEVEL: 'trace' }, logger: { level: 'trace', stream } })
   const secrets: string[] = [GOOD_PASSWORD]
   for (const mode of ['cookie', 'header'] as const) {
     const c = new Client(app, mode)
@@ -49,5 +94,15 @@ t.test('no secret in any log line', async (t) => {
   const log = lines.join('')
   t.ok(lines.length > 20, `captured ${lines.length} log lines`)
   t.match(log, /"event":"login_failed"/, 'security events are logged')
+  t.match(log, /"msg":"request completed"/, 'at trace, each request logs its lines')
   for (const s of secrets) t.notOk(log.includes(s), `secret ${s.slice(0, 6)}… is not in the logs`)
+})
+
+t.test('at info, a request logs no line of its own', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, done) { lines.push(chunk.toString()); done() } })
+  const { app } = await buildApp(t, { backend: 'embedded', env: { LOG_LEVEL: 'info' }, logger: { level: 'info', stream } })
+  const before = lines.length
+  for (let i = 0; i < 20; i++) await app.inject('/health/live')
+  t.equal(lines.length, before, 'twenty requests, no log line')
 })
