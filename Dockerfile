@@ -12,6 +12,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# The embedded database's template (src/db/pglite-template.ts): made here, so
+# that a container's first start copies it instead of running initdb.
+RUN node dist/db/pglite-template.js
 
 FROM node:24-slim AS deps
 WORKDIR /app
@@ -29,6 +32,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/.cache ./.cache
 COPY prisma ./prisma
 COPY data ./data
 RUN mkdir -p /data && chown node:node /data
@@ -38,4 +42,4 @@ VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Migrations are applied at start (MIGRATE_ON_START), safely with several replicas.
-CMD ["node", "--max-semi-space-size=2", "dist/server.js"]
+CMD ["node", "--max-semi-space-size=2", "--liftoff-only", "dist/server.js"]

@@ -35,6 +35,8 @@ t.test('the start command works from a production-only install', async (t) => {
   // The build stage's output (dist/), made here as that stage makes it.
   const build = spawnSync('npm', ['run', '-s', 'build'], { encoding: 'utf8' })
   t.equal(build.status, 0, (build.stdout + build.stderr).slice(-500))
+  const template = spawnSync(process.execPath, ['dist/db/pglite-template.js'], { encoding: 'utf8' })
+  t.equal(template.status, 0, (template.stdout + template.stderr).slice(-500))
   // The runtime stage's COPY lines, in order; node_modules is the install below.
   for (const [, src] of finalStage.matchAll(/^COPY (?:--from=\w+ )?(\S+) \S+$/gm)) {
     if (src === '/app/node_modules') continue

@@ -1,6 +1,8 @@
 // The database behind one small interface: PostgreSQL through @prisma/adapter-pg
 // when DATABASE_URL is set, embedded PGlite under DATA_DIR otherwise.
 import { mkdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { createFromTemplate, PGLITE_SHARED_BUFFERS } from './pglite-template.ts'
 import { extname, join } from 'node:path'
 import { fork } from 'node:child_process'
 import type pg from 'pg'
@@ -90,7 +92,7 @@ function migrateInChildProcess (job: MigrateJob): Promise<string[]> {
   })
 }
 
-export const PGLITE_SHARED_BUFFERS = '16MB'
+export { PGLITE_SHARED_BUFFERS }
 
 /** `holder` says what this process is, for the sentence another process gets while this one holds `dataDir`. */
 export async function openPGlite (dataDir: string | undefined, holder = `process ${process.argv.slice(1).join(' ')}`): Promise<Database> {
@@ -107,7 +109,15 @@ export async function openPGlite (dataDir: string | undefined, holder = `process
   } else {
     await mkdir(dataDir, { recursive: true })
     lock = lockDataDir(dataDir, holder)
-    pglite = new PGlite(join(dataDir, 'pgdata'), options)
+    const pgdata = join(dataDir, 'pgdata')
+    try {
+      // A first start copies a template instead of running initdb here (pglite-template.ts).
+      if (!existsSync(pgdata)) await createFromTemplate(pgdata)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+    pglite = new PGlite(pgdata, options)
   }
   try {
     await pglite.waitReady
@@ -123,6 +133,9 @@ export async function openPGlite (dataDir: string | undefined, holder = `process
       return (await pglite.query<Row>(statement.text, values)).rows
     },
     async migrate () {
+      // Nothing pending (every start but those after an upgrade): the schema
+      // engine, tens of MB of WebAssembly, is not even loaded.
+      if (await allApplied(pglite)) return []
       const engine = await openSchemaEngine(new PrismaPGlite(pglite))
       try {
         const out = await engine.applyMigrations({ migrationsList: await readMigrations(), filters: noFilters })
@@ -137,6 +150,18 @@ export async function openPGlite (dataDir: string | undefined, holder = `process
       await pglite.close()
       lock?.release()
     }
+  }
+}
+
+/** Whether every migration of prisma/migrations is recorded as applied. */
+async function allApplied (pglite: PGlite): Promise<boolean> {
+  const wanted = (await readMigrations()).migrationDirectories.map((m) => m.path)
+  try {
+    const rows = (await pglite.query<{ name: string }>('SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL')).rows
+    const applied = new Set(rows.map((r) => r.name))
+    return wanted.every((name) => applied.has(name))
+  } catch {
+    return false // no migrations table yet
   }
 }
 
