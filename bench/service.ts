@@ -25,11 +25,13 @@ export function productionCommand (): { env: Record<string, string>, nodeFlags: 
 
 let built = false
 
-/** npm start's prestart step: compiles src/ into dist/, once per script run. */
+/** npm start's prestart step: compiles src/ into dist/ and makes the embedded database's template, once per script run. */
 export function buildOnce (): void {
   if (built) return
   const build = spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' })
   if (build.status !== 0) throw new Error('npm run build failed')
+  const template = spawnSync(process.execPath, ['dist/db/pglite-template.js'], { stdio: 'inherit' })
+  if (template.status !== 0) throw new Error('making the embedded database template failed')
   built = true
 }
 
@@ -51,6 +53,9 @@ export async function startService (env: Record<string, string>, opts: { nodeFla
     stop: () => new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
   }
 }
+
+/** Peak resident memory of a process so far (VmHWM), in MB. */
+export const peakMbOf = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
 /** Resident memory of a process, in MB. */
 export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024

@@ -64,10 +64,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     // A database error while the database is unreachable is an outage, not a bug.
     const dbDown = await db.ping().then(() => false, () => true)
     if (dbDown) {
-      request.log.warn({ reqId: request.id, err: { message: err.message, code: err.code } }, 'database unavailable')
+      fastify.log.warn({ reqId: request.id, err: { message: err.message, code: err.code } }, 'database unavailable')
       return send(reply, 503, 'SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly')
     }
-    request.log.error({ reqId: request.id, err }, 'request failed')
+    fastify.log.error({ reqId: request.id, err }, 'request failed')
     return send(reply, 500, 'INTERNAL', `Internal error; reference ${request.id}`)
   })
   fastify.setNotFoundHandler(function notFound (request, reply) {

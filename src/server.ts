@@ -1,6 +1,5 @@
 // Starts the service: logger, timeouts, listen, graceful shutdown. Nothing else.
 // Whatever stops start-up ends the process with one sentence and exit code 1.
-import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDatabase, type Database } from './db/database.ts'
@@ -9,7 +8,7 @@ import { BootstrapAdminError } from './services/accounts.ts'
 import { KeyDecryptionError } from './services/signing-keys.ts'
 import app from './app.ts'
 import { describe } from './services/redis-connection.ts'
-import { serverOptions } from './server-options.ts'
+import { createServer } from './server-options.ts'
 
 function fail (sentence: string): never {
   console.error(sentence)
@@ -40,7 +39,7 @@ try {
   fail(startupError(err, config))
 }
 
-const server = Fastify(serverOptions(config))
+const server = createServer(config)
 server.register(app, { config, db })
 
 closeWithGrace({ delay: 10_000 }, async function shutdown ({ signal, err }) {

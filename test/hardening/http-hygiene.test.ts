@@ -105,4 +105,6 @@ t.test('at info, a request logs no line of its own', async (t) => {
   const before = lines.length
   for (let i = 0; i < 20; i++) await app.inject('/health/live')
   t.equal(lines.length, before, 'twenty requests, no log line')
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'nobody_here', password: 'a wrong password here' } })
+  t.match(lines.join(''), /"event":"login_failed"/, 'security events are still logged')
 })

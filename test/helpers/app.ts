@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import app from '../../src/app.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { openPGlite, openPostgres } from '../../src/db/database.ts'
-import { serverOptions } from '../../src/server-options.ts'
+import { createServer } from '../../src/server-options.ts'
 import { postgresForSuite, redisForSuite, type RedisServer } from './servers.ts'
 
 export type Backend = 'embedded' | 'real'
@@ -58,7 +58,7 @@ export async function buildApp (t: Teardown, opts: {
     ...opts.env
   })
   const db = databaseUrl !== undefined ? await openPostgres(databaseUrl) : await openPGlite(undefined)
-  const server = Fastify(serverOptions(config, opts.logger !== undefined ? { logger: opts.logger } : { logger: false }))
+  const server = createServer(config, opts.logger !== undefined ? { logger: opts.logger } : { logger: false })
   try {
     await server.register(app, { config, db, redisPrefix: opts.redisPrefix ?? redis?.prefix })
     await server.ready()

@@ -50,7 +50,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     }
     await app.loginThrottle.succeeded(username, request)
     // A hash made at another BCRYPT_COST is made again now that the password is known to be right.
-    await app.accounts.rehashIfNeeded(user, password).catch((err) => request.log.warn({ reqId: request.id, err: { message: err.message } }, 'password re-hash failed; retried at the next login'))
+    await app.accounts.rehashIfNeeded(user, password).catch((err) => app.log.warn({ reqId: request.id, err: { message: err.message } }, 'password re-hash failed; retried at the next login'))
     if (user.totp) {
       const mfaToken = await app.mfaTokens.issue(user.id, user.passwordVersion)
       app.security.info({ event: 'login_mfa_required', userId: user.id, ip: request.ip }, 'password accepted; second factor required')
