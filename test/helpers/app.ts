@@ -1,6 +1,6 @@
 // Builds the real app for a test: PGlite or a fresh PostgreSQL database, the
 // in-process store or real Redis; closed (and the database dropped) on teardown.
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
