@@ -329,8 +329,6 @@ results.propagation = { tries: delays.length, p50: delays[Math.floor(delays.leng
 results.rssMbPostgresRedis = rssMb(one.proc.pid!)
 await one.stop()
 await two.stop()
-for (const c of cleanups) await c()
-
 // --- Figure 7: peak resident memory, first start and settled, both backends --
 // VmHWM read from outside: what a container's memory limit meets. A fresh
 // DATA_DIR (embedded) or a fresh database (PostgreSQL + Redis), a sign-up,
@@ -352,12 +350,13 @@ async function peakFigure (env: Record<string, string>) {
 console.error('figure 7: peak memory on a first start')
 results.peakEmbedded = await peakFigure({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-peak-')) })
 {
-  const pg = await postgresForSuite()
-  const redis = await startOwnRedis()
-  results.peakPostgresRedis = await peakFigure({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-peak-')), DATABASE_URL: pg.url, REDIS_URL: redis.url })
-  await redis.stop()
-  await pg.drop()
+  // A database of its own on phase C's server (still running here).
+  const fresh = await postgresForSuite()
+  results.peakPostgresRedis = await peakFigure({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-peak-')), DATABASE_URL: fresh.url, REDIS_URL: redisUrl })
+  await fresh.drop()
 }
+
+for (const c of cleanups) await c()
 
 // --- Report --------------------------------------------------------------------
 const r = results as any
