@@ -44,6 +44,19 @@ async function guarded (work: () => Promise<void>): Promise<void> {
   }
 }
 
+/** A form whose submit runs `work` with its fields (read at submit); cleared once the work succeeded. */
+function onSubmit (id: string, work: (field: (name: string) => string) => Promise<void>): void {
+  $<HTMLFormElement>(id).addEventListener('submit', (event) => {
+    event.preventDefault()
+    const form = event.currentTarget as HTMLFormElement
+    const data = new FormData(form)
+    guarded(async () => {
+      await work((name) => String(data.get(name) ?? ''))
+      form.reset()
+    })
+  })
+}
+
 async function loadProtected (): Promise<void> {
   const res = await auth.authFetch('/auth/protected')
   if (!res.ok) throw new AuthError(res.status, 'HTTP_' + res.status, 'could not load the protected message')
@@ -145,53 +158,32 @@ $('totp-start').addEventListener('click', () => guarded(async () => {
   $('totp-enrol').hidden = false
   $('totp-start').hidden = true
 }))
-$<HTMLFormElement>('totp-confirm').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    const codes = await auth.confirmTotp(String(new FormData(form).get('code')))
-    form.reset()
-    $('totp-enrol').hidden = true
-    $('recovery-codes').replaceChildren(...codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })))
-    $('recovery').hidden = false
-    notice('Authenticator app turned on: from now on, signing in with your password asks for a code.')
-    await loadSecurity()
-  })
+onSubmit('totp-confirm', async (field) => {
+  const codes = await auth.confirmTotp(field('code'))
+  $('totp-enrol').hidden = true
+  $('recovery-codes').replaceChildren(...codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })))
+  $('recovery').hidden = false
+  notice('Authenticator app turned on: from now on, signing in with your password asks for a code.')
+  await loadSecurity()
 })
 
-$<HTMLFormElement>('totp-disable').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    await auth.disableTotp(String(new FormData(form).get('code')))
-    form.reset()
-    $('recovery').hidden = true
-    notice('Authenticator app turned off.')
-    await loadSecurity()
-  })
+onSubmit('totp-disable', async (field) => {
+  await auth.disableTotp(field('code'))
+  $('recovery').hidden = true
+  notice('Authenticator app turned off.')
+  await loadSecurity()
 })
 
-$<HTMLFormElement>('passkey-add').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    const passkey = await auth.registerPasskey(String(new FormData(form).get('name') ?? ''))
-    form.reset()
-    notice(`Passkey "${passkey.name}" added: you can sign in with it, no password needed.`)
-    await loadSecurity()
-  })
+onSubmit('passkey-add', async (field) => {
+  const passkey = await auth.registerPasskey(field('name'))
+  notice(`Passkey "${passkey.name}" added: you can sign in with it, no password needed.`)
+  await loadSecurity()
 })
 
-$<HTMLFormElement>('password-change').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  const data = new FormData(form)
-  guarded(async () => {
-    await auth.changePassword(String(data.get('current')), String(data.get('next')))
-    form.reset()
-    notice('Password changed. Every other session has been signed out.')
-    await loadSessions()
-  })
+onSubmit('password-change', async (field) => {
+  await auth.changePassword(field('current'), field('next'))
+  notice('Password changed. Every other session has been signed out.')
+  await loadSessions()
 })
 
 auth.on('signedIn', ({ user }) => { notice(null); showUser(user) })
@@ -202,11 +194,6 @@ auth.on('signedOut', ({ reason }) => {
   show('signed-out')
   notice(reasons[reason] ?? 'You are signed out.', reason === 'REFRESH_TOKEN_REUSED' ? 'error' : 'info')
 })
-
-function credentials (form: HTMLFormElement): [string, string] {
-  const data = new FormData(form)
-  return [String(data.get('username')), String(data.get('password'))]
-}
 
 let pendingMfa: MfaRequired | null = null
 
@@ -221,25 +208,15 @@ function showMfaStep (step: MfaRequired | null): void {
   }
 }
 
-$<HTMLFormElement>('sign-in').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    const result = await auth.login(...credentials(form))
-    form.reset()
-    if (isMfaRequired(result)) showMfaStep(result)
-  })
+onSubmit('sign-in', async (field) => {
+  const result = await auth.login(field('username'), field('password'))
+  if (isMfaRequired(result)) showMfaStep(result)
 })
 
-$<HTMLFormElement>('mfa-step').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    if (pendingMfa === null) return
-    await pendingMfa.complete(String(new FormData(form).get('code')))
-    form.reset()
-    showMfaStep(null)
-  })
+onSubmit('mfa-step', async (field) => {
+  if (pendingMfa === null) return
+  await pendingMfa.complete(field('code'))
+  showMfaStep(null)
 })
 $('mfa-cancel').addEventListener('click', () => showMfaStep(null))
 
@@ -249,15 +226,9 @@ $('passkey-sign-in').addEventListener('click', () => guarded(async () => {
   await auth.signInWithPasskey(username === '' ? undefined : username)
 }))
 
-$<HTMLFormElement>('sign-up').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    const [username, password] = credentials(form)
-    await auth.register(username, password)
-    await auth.login(username, password)
-    form.reset()
-  })
+onSubmit('sign-up', async (field) => {
+  await auth.register(field('username'), field('password'))
+  await auth.login(field('username'), field('password'))
 })
 
 $('reload-message').addEventListener('click', () => guarded(async () => {
@@ -278,16 +249,11 @@ $('api-origin').textContent = new URL(baseUrl).origin
 // "Set a new password": opened from #reset=<token>, a link an admin handed out.
 // The fragment never travels to a server, so the token is in no access log.
 const resetToken = /^#reset=([A-Za-z0-9_-]{1,128})$/.exec(location.hash)?.[1]
-$<HTMLFormElement>('reset-form').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  guarded(async () => {
-    await auth.resetPassword(resetToken ?? '', String(new FormData(form).get('password')))
-    form.reset()
-    history.replaceState(null, '', location.pathname)
-    show('signed-out')
-    notice('Your new password is set. Sign in with it.')
-  })
+onSubmit('reset-form', async (field) => {
+  await auth.resetPassword(resetToken ?? '', field('password'))
+  history.replaceState(null, '', location.pathname)
+  show('signed-out')
+  notice('Your new password is set. Sign in with it.')
 })
 
 if (resetToken !== undefined) {

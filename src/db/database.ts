@@ -8,7 +8,7 @@ import { fork } from 'node:child_process'
 import type pg from 'pg'
 import type { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
-import { openSchemaEngine, readMigrations, noFilters } from './schema-engine.ts'
+import { applyMigrations, readMigrations } from './schema-engine.ts'
 import type { MigrateJob, MigrateResult } from './migrate-worker.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 
@@ -112,6 +112,7 @@ export async function openPGlite (dataDir: string | undefined, holder = `process
     const pgdata = join(dataDir, 'pgdata')
     try {
       // A first start copies a template instead of running initdb here (pglite-template.ts).
+      // With no template to be had, PGlite's own initdb makes it below.
       if (!existsSync(pgdata)) await createFromTemplate(pgdata)
     } catch (err) {
       lock.release()
@@ -136,13 +137,7 @@ export async function openPGlite (dataDir: string | undefined, holder = `process
       // Nothing pending (every start but those after an upgrade): the schema
       // engine, tens of MB of WebAssembly, is not even loaded.
       if (await allApplied(pglite)) return []
-      const engine = await openSchemaEngine(new PrismaPGlite(pglite))
-      try {
-        const out = await engine.applyMigrations({ migrationsList: await readMigrations(), filters: noFilters })
-        return out.appliedMigrationNames
-      } finally {
-        engine.free()
-      }
+      return applyMigrations(new PrismaPGlite(pglite))
     },
     async ping () { await pglite.query('SELECT 1') },
     async close () {

@@ -5,7 +5,7 @@
 // (glibc keeps the thread's heap). Measured with bench/rss-probe.ts.
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { openSchemaEngine, readMigrations, noFilters } from './schema-engine.ts'
+import { applyMigrations } from './schema-engine.ts'
 
 export interface MigrateJob { url: string, lockKey: number }
 export type MigrateResult = { applied: string[] } | { error: string }
@@ -18,12 +18,7 @@ async function migrate ({ url, lockKey }: MigrateJob): Promise<string[]> {
     try {
       // Instances starting together queue here; the later ones find nothing pending.
       await lock.query('SELECT pg_advisory_lock($1)', [lockKey])
-      const engine = await openSchemaEngine(new PrismaPg(pool))
-      try {
-        return (await engine.applyMigrations({ migrationsList: await readMigrations(), filters: noFilters })).appliedMigrationNames
-      } finally {
-        engine.free()
-      }
+      return await applyMigrations(new PrismaPg(pool))
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [lockKey]).catch(() => {})
       lock.release()

@@ -16,7 +16,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 
 import { createRequire } from 'node:module'
 import { dirname, extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { readMigrations } from './schema-engine.ts'
+import { applyMigrations, readMigrations } from './schema-engine.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TEMPLATES = process.env.PGLITE_TEMPLATE_DIR ?? join(root, '.cache', 'pglite-template')
@@ -40,19 +40,13 @@ export async function makeTemplate (): Promise<string> {
   if (existsSync(target)) return target
   const { PGlite } = await import('@electric-sql/pglite')
   const { PrismaPGlite } = await import('pglite-prisma-adapter')
-  const { openSchemaEngine, noFilters } = await import('./schema-engine.ts')
   mkdirSync(TEMPLATES, { recursive: true })
   // Made beside its final place, then renamed: a half-made template is never used.
   const partial = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`
   try {
     const pglite = new PGlite(partial, PGLITE_OPTIONS)
     await pglite.waitReady
-    const engine = await openSchemaEngine(new PrismaPGlite(pglite))
-    try {
-      await engine.applyMigrations({ migrationsList: await readMigrations(), filters: noFilters })
-    } finally {
-      engine.free()
-    }
+    await applyMigrations(new PrismaPGlite(pglite))
     await pglite.close()
     renameSync(partial, target)
   } catch (err) {
@@ -79,23 +73,22 @@ export async function ensureTemplate (): Promise<string> {
 }
 
 /**
- * A new embedded database at `pgdata`, copied from the template. False when
- * no template can be had (a read-only install, say): PGlite's own initdb
- * then makes the database, as before, at its memory cost.
+ * A new embedded database at `pgdata`, copied from the template. When no
+ * template can be had (a read-only install, say), nothing is copied and
+ * PGlite's own initdb makes the database, as before, at its memory cost.
  */
-export async function createFromTemplate (pgdata: string): Promise<boolean> {
+export async function createFromTemplate (pgdata: string): Promise<void> {
   let template: string
   try {
     template = await ensureTemplate()
   } catch (err) {
     process.emitWarning(`no embedded database template (${(err as Error).message}): running initdb in this process, which needs about 1 GB of memory once`)
-    return false
+    return
   }
   const partial = `${pgdata}.partial`
   rmSync(partial, { recursive: true, force: true })
   cpSync(template, partial, { recursive: true })
   renameSync(partial, pgdata)
-  return true
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -75,6 +75,16 @@ export async function readMigrations (): Promise<MigrationList> {
 
 export const noFilters = { externalTables: [], externalEnums: [] }
 
+/** Applies the pending migrations of prisma/migrations through `adapter`; their names. The engine is freed after. */
+export async function applyMigrations (adapter: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+  const engine = await openSchemaEngine(adapter)
+  try {
+    return (await engine.applyMigrations({ migrationsList: await readMigrations(), filters: noFilters })).appliedMigrationNames
+  } finally {
+    engine.free()
+  }
+}
+
 /** The SQL that takes the committed migrations to schema.prisma: empty when they agree. */
 export async function pendingSchemaChange (engine: Engine): Promise<string> {
   const datamodel = await readFile(schemaPath, 'utf8')

@@ -8,15 +8,14 @@
 // WebAssembly tier's compile-time memory (now --liftoff-only in npm start).
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { productionCommand } from '../../bench/service.ts'
+import { peakMbOf, productionCommand } from '../../bench/service.ts'
 import { freePort, waitFor } from '../helpers/servers.ts'
 import { GOOD_PASSWORD } from '../helpers/client.ts'
 
 const TARGET_MB = 256
-const peakMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
 /** npm start's build step, into a folder of its own (another test may be building dist/ right now). */
 function buildApp (): string {
@@ -40,7 +39,7 @@ async function startOnce (root: string, dataDir: string, work: (base: string) =>
     const base = `http://127.0.0.1:${port}`
     await waitFor(async () => { const r = await fetch(`${base}/health/ready`); if (r.status !== 200) throw new Error(String(r.status)) }, 120_000, 'service')
     await work(base)
-    return peakMb(proc.pid!)
+    return peakMbOf(proc.pid!)
   } finally {
     proc.kill('SIGTERM')
     await exited
