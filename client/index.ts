@@ -1,24 +1,42 @@
 // A client for the auth service (docs/api.md) that browsers, React Native and
-// Node can use: fetch-based, no runtime dependencies, ESM.
+// Node can use: fetch-based, no runtime dependencies, ESM. Its parts:
+// transport.ts (HTTP, timeouts, the service's clock, DPoP proofs on the wire),
+// refresh.ts (when a refresh may be sent again), tabs.ts (one refresh across
+// tabs), storage.ts (refresh token and CSRF value), dpop.ts (the key and its
+// proofs), webauthn.ts (passkeys). This file is the public API.
 //
 // - The access token lives in memory only. It is refreshed shortly before it
-//   expires, and once more when a call comes back 401 TOKEN_EXPIRED or
-//   TOKEN_REVOKED (a role change revokes tokens but keeps the session).
+//   expires (on the service's clock, read off its Date header, so a device
+//   clock hours off neither loops nor expires early), when a page becomes
+//   visible or the network comes back near expiry, and once more when a call
+//   comes back 401 TOKEN_EXPIRED or TOKEN_REVOKED.
 // - One refresh at a time, however many calls need one (single flight). In a
-//   browser, tabs share it too: a Web Lock serializes refreshes across tabs,
-//   and a BroadcastChannel hands the new access token (and sign-outs) to every
-//   tab, so tabs never race on the rotating refresh cookie.
-// - A refresh whose response is lost (network error, timeout, 502/503/504) is
-//   retried with the same refresh token; the service answers a retry inside
-//   its grace window with the same new token.
-// - REFRESH_TOKEN_REUSED, INVALID_REFRESH_TOKEN or a revoked session end in one
-//   `signedOut` event. After it no call goes out until the next login.
+//   browser, tabs share it too: a Web Lock (stolen from a tab that holds it
+//   too long) serializes refreshes across tabs, and a BroadcastChannel hands
+//   the new access token (and sign-outs) to every tab.
+// - Only a refused refresh ends a session. A lost answer is sent again inside
+//   the service's grace window, a 429 after Retry-After, a 5xx or network
+//   error backs off and is tried again later; none of them signs out.
+// - DPoP (RFC 9449) is on by default where WebCrypto is: the session is bound
+//   to a key pair whose private half page scripts cannot read, kept in
+//   IndexedDB in a browser (a reload keeps the binding) or in a key store of
+//   your choice; a stolen refresh or access token is worthless without it.
+// - REFRESH_TOKEN_REUSED, INVALID_REFRESH_TOKEN, a refused proof or a revoked
+//   session end in one `signedOut` event. After it no call goes out until the
+//   next login.
 // - A login of a user with TOTP resolves with an `MfaRequired` step instead of
 //   the user: `complete(code)` finishes it. Passkeys sign in and register
 //   through navigator.credentials (client/webauthn.ts).
 import { credentialJson, creationOptions, requestOptions, webauthnAvailable } from './webauthn.ts'
+import { AuthError, Transport, errorOf, type AuthMode, type SendInit } from './transport.ts'
+import { RefreshRefused, REFUSED_CODES, refreshWithBudget, type RefreshPolicy } from './refresh.ts'
+import { Tabs, type TabMessage, type TokenState } from './tabs.ts'
+import { CsrfValue, memoryStorage, type RefreshTokenStorage } from './storage.ts'
+import { DpopSigner, dpopAvailable, indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
 
-export type AuthMode = 'cookie' | 'header'
+export { AuthError, type AuthMode } from './transport.ts'
+export { memoryStorage, type RefreshTokenStorage } from './storage.ts'
+export { indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
 
 export interface User { id: string, username: string, roles: string[] }
 
@@ -54,43 +72,11 @@ export function isMfaRequired (result: LoginResult): result is MfaRequired {
 export interface Passkey { id: string, name: string, createdAt: string, lastUsedAt: string | null }
 export interface MfaStatus { totp: boolean, recovery_codes_left: number, passkeys: number }
 
-/**
- * Where header mode keeps the refresh token. The default is memory only (lost
- * when the process ends). On a phone, back it with the platform's secure store
- * (iOS Keychain, Android Keystore-backed storage such as expo-secure-store or
- * react-native-keychain); in a Node program, a file only its owner can read.
- * Never localStorage: any script on the page could read it.
- */
-export interface RefreshTokenStorage {
-  get (): Promise<string | null> | string | null
-  set (token: string): Promise<void> | void
-  clear (): Promise<void> | void
-}
-
-export function memoryStorage (initial: string | null = null): RefreshTokenStorage {
-  let token = initial
-  return {
-    get: () => token,
-    set: (value) => { token = value },
-    clear: () => { token = null }
-  }
-}
-
-/** An error answer of the service, or one of the client's own codes (SIGNED_OUT, NETWORK_ERROR). */
-export class AuthError extends Error {
-  readonly status: number
-  readonly code: string
-  constructor (status: number, code: string, message: string) {
-    super(message)
-    this.name = 'AuthError'
-    this.status = status
-    this.code = code
-  }
-}
-
 export type SignedOutReason =
   | 'logout' | 'logout-all' | 'session-ended' | 'other-tab'
-  | 'REFRESH_TOKEN_REUSED' | 'INVALID_REFRESH_TOKEN' | 'CSRF_INVALID' | 'VALIDATION'
+  | 'REFRESH_TOKEN_REUSED' | 'INVALID_REFRESH_TOKEN' | 'CSRF_INVALID' | 'VALIDATION' | 'DPOP_PROOF_INVALID'
+  /** Cookie mode across sites: the browser did not keep the service's cookies (third-party cookies blocked). */
+  | 'COOKIES_BLOCKED'
 
 export interface AuthEvents {
   signedIn: { user: User }
@@ -107,6 +93,13 @@ export interface AuthClientOptions {
   mode?: AuthMode
   /** Header mode: where the refresh token is kept. Default: memory only. */
   storage?: RefreshTokenStorage
+  /**
+   * DPoP (RFC 9449): true, false, or where the key pair is kept. Default: on
+   * where WebCrypto is, with the key in IndexedDB in a browser and in memory
+   * elsewhere; off in header mode with a `storage` of your own but no key
+   * store (a restart would keep the refresh token and lose the key).
+   */
+  dpop?: boolean | DpopKeyStore
   /** Other origins that accept this service's access tokens; authFetch refuses to send the token anywhere else. */
   apiOrigins?: string[]
   /**
@@ -114,36 +107,23 @@ export interface AuthClientOptions {
    * name, or false to turn it off. Needs BroadcastChannel; uses Web Locks when present.
    */
   tabs?: string | boolean
-  /** Cookie mode: reads the CSRF token. Default: the `csrf_token` cookie from document.cookie. */
+  /** How long a tab waits for another tab's refresh lock before taking it (ms, default 10000). */
+  lockWait?: number
+  /** Cookie mode: reads the CSRF token. Default: the `csrf_token` cookie, else the value the last login or refresh answered with. */
   csrfToken?: () => string | null
   /** Refresh this many seconds before expiry (default: a fifth of the lifetime, at most 60 s). */
   refreshLeeway?: number
-  /** Waits between retries of a refresh whose answer was lost, in ms. Keep the sum under REFRESH_REUSE_GRACE. */
+  /** Waits between resends of a refresh whose answer was lost, in ms. */
   retryDelays?: number[]
-  /** Per-request timeout in ms (default 10000). */
+  /** Timeout of one refresh attempt, in ms (default 3000). */
+  refreshTimeout?: number
+  /** The service's REFRESH_REUSE_GRACE in seconds (default 10): resends of a lost refresh stay 2 s inside it. */
+  refreshGrace?: number
+  /** Per-request timeout of other calls, in ms (default 10000). */
   timeout?: number
   fetch?: typeof fetch
-}
-
-interface TokenState { accessToken: string, expiresAt: number, lifetime: number, user: User }
-
-type TabMessage =
-  | { type: 'tokens', state: TokenState }
-  | { type: 'signedOut', reason: SignedOutReason }
-  | { type: 'hello' }
-
-const SIGNED_OUT_CODES = new Set(['REFRESH_TOKEN_REUSED', 'INVALID_REFRESH_TOKEN', 'CSRF_INVALID', 'VALIDATION'])
-const TRANSIENT_STATUS = new Set([502, 503, 504])
-const LINGER_MS = 150
-
-function readCookie (name: string): string | null {
-  const doc = (globalThis as { document?: { cookie?: string } }).document
-  if (doc?.cookie === undefined) return null
-  for (const part of doc.cookie.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
-  }
-  return null
+  /** The device's clock (tests). */
+  now?: () => number
 }
 
 /** The `sid` claim of an access token (read, not verified: the service verifies). */
@@ -157,47 +137,8 @@ function sessionIdOf (accessToken: string): string | undefined {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-async function errorOf (res: Response): Promise<AuthError> {
-  let code = `HTTP_${res.status}`
-  let message = res.statusText || `request failed with status ${res.status}`
-  try {
-    const body = await res.json()
-    if (typeof body?.code === 'string') code = body.code
-    if (typeof body?.message === 'string') message = body.message
-  } catch {}
-  return new AuthError(res.status, code, message)
-}
-
-/** Tabs of one origin: a shared lock and a message channel. */
-class Tabs {
-  private channel: BroadcastChannel
-  private lockName: string
-  constructor (name: string, onMessage: (msg: TabMessage) => void) {
-    this.lockName = `${name}:refresh`
-    this.channel = new BroadcastChannel(name)
-    this.channel.onmessage = (event: MessageEvent) => onMessage(event.data as TabMessage)
-  }
-
-  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
-    const locks = (globalThis as { navigator?: { locks?: { request: (name: string, cb: () => Promise<void>) => Promise<void> } } }).navigator?.locks
-    if (locks === undefined) return fn()
-    return new Promise<T>((resolve, reject) => {
-      locks.request(this.lockName, async () => {
-        await sleep(0)
-        try { resolve(await fn()) } catch (err) { reject(err) }
-        // Our callers already have their answer; hold the lock a moment longer so
-        // the token we broadcast reaches a tab waiting for the lock before it
-        // decides whether to refresh again. Costs nothing when no tab waits.
-        await sleep(LINGER_MS)
-      }).catch(reject)
-    })
-  }
-
-  post (msg: TabMessage): void { this.channel.postMessage(msg) }
-  close (): void { this.channel.close() }
-}
+/** Waits after a scheduled refresh failed without a refusal: 1 s, 2 s, 4 s … at most 30 s. */
+const backoffMs = (failures: number) => Math.min(30_000, 1000 * 2 ** Math.max(0, failures - 1))
 
 export interface AuthClient {
   readonly user: User | null
@@ -238,43 +179,66 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   return new Client(options)
 }
 
+interface TokenBody { access_token: string, token_type?: string, expires_in: number, user: User, refresh_token?: string, csrf_token?: string }
+
 class Client implements AuthClient {
   private base: URL
   private mode: AuthMode
+  private transport: Transport
   private storage: RefreshTokenStorage
-  private fetchImpl: typeof fetch
   private origins: Set<string>
   private csrf: () => string | null
+  private csrfValue: CsrfValue
   private leeway: number | undefined
-  private retryDelays: number[]
-  private timeout: number
+  private policy: RefreshPolicy
   private tabs: Tabs | undefined
+  private signer: DpopSigner | undefined
   private state: TokenState | null = null
   // 'unknown' until a login or restore says otherwise; a signed-out event fires
   // only on the way from not-signed-out to signed-out.
   private status: 'unknown' | 'in' | 'out' = 'unknown'
   private inflight: Promise<void> | null = null
   private timer: ReturnType<typeof setTimeout> | undefined
+  private failures = 0
+  /** Cookie mode: whether a refresh has worked since the last login (cookies kept by the browser). */
+  private cookiesProven = false
   private listeners: { [K in keyof AuthEvents]: Set<Listener<K>> } = { signedIn: new Set(), refreshed: new Set(), signedOut: new Set() }
   private tabAnswer: ((state: TokenState) => void) | undefined
+  private unwatch: Array<() => void> = []
 
   constructor (options: AuthClientOptions) {
     this.base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`)
     this.mode = options.mode ?? 'cookie'
     if (this.mode !== 'cookie' && this.mode !== 'header') throw new TypeError('mode must be "cookie" or "header"')
     this.storage = options.storage ?? memoryStorage()
-    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-    this.origins = new Set([this.base.origin, ...(options.apiOrigins ?? []).map((o) => new URL(o).origin)])
-    this.csrf = options.csrfToken ?? (() => readCookie('csrf_token'))
-    this.leeway = options.refreshLeeway
-    this.retryDelays = options.retryDelays ?? [250, 750, 1500, 3000]
-    this.timeout = options.timeout ?? 10_000
     const inBrowser = typeof (globalThis as { document?: unknown }).document !== 'undefined'
+    this.signer = dpopSigner(options, inBrowser, this.base)
+    this.transport = new Transport({
+      base: this.base,
+      mode: this.mode,
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      timeout: options.timeout ?? 10_000,
+      now: options.now,
+      dpop: this.signer
+    })
+    this.origins = new Set([this.base.origin, ...(options.apiOrigins ?? []).map((o) => new URL(o).origin)])
+    this.csrfValue = new CsrfValue(`auth-client:csrf:${this.base.href}`)
+    this.csrf = options.csrfToken ?? (() => this.csrfValue.get())
+    this.leeway = options.refreshLeeway
+    const graceMs = (options.refreshGrace ?? 10) * 1000
+    this.policy = {
+      attemptTimeoutMs: options.refreshTimeout ?? 3000,
+      budgetMs: Math.max(0, graceMs - 2000),
+      retryDelays: options.retryDelays ?? [250, 750, 1500],
+      maxRateLimitWaitMs: 60_000,
+      maxRateLimited: 3
+    }
     const wantTabs = options.tabs ?? (this.mode === 'cookie' && inBrowser)
     if (wantTabs !== false && typeof BroadcastChannel !== 'undefined') {
       const name = typeof wantTabs === 'string' ? wantTabs : `auth-client:${this.base.href}`
-      this.tabs = new Tabs(name, (msg) => this.onTabMessage(msg))
+      this.tabs = new Tabs(name, options.lockWait ?? 10_000, (msg) => this.onTabMessage(msg))
     }
+    if (inBrowser) this.watchPage()
   }
 
   get user (): User | null { return this.state?.user ?? null }
@@ -295,37 +259,32 @@ class Client implements AuthClient {
   close (): void {
     clearTimeout(this.timer)
     this.tabs?.close()
+    for (const stop of this.unwatch) stop()
   }
 
-  // --- HTTP -------------------------------------------------------------------
-
-  private url (path: string): URL {
-    return new URL(path.replace(/^\//, ''), this.base)
+  /** A page made visible again, or a network back: refresh now if the token is near its end. */
+  private watchPage (): void {
+    const g = globalThis as unknown as { document: Document, addEventListener?: (type: string, fn: () => void) => void, removeEventListener?: (type: string, fn: () => void) => void }
+    const wake = () => {
+      if (this.status === 'in' && this.state !== null && !this.fresh() && (g.document.visibilityState ?? 'visible') === 'visible') {
+        this.refresh(this.state.accessToken).catch(() => {})
+      }
+    }
+    g.document.addEventListener('visibilitychange', wake)
+    this.unwatch.push(() => g.document.removeEventListener('visibilitychange', wake))
+    if (g.addEventListener !== undefined) {
+      g.addEventListener('online', wake)
+      this.unwatch.push(() => g.removeEventListener?.('online', wake))
+    }
   }
 
-  private async send (path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-    const url = this.url(path)
-    const own = url.origin === this.base.origin
-    const headers = new Headers(init.headers)
-    const { json, ...rest } = init
-    if (json !== undefined) headers.set('content-type', 'application/json')
-    if (this.mode === 'header' && own) headers.set('x-auth-mode', 'header')
-    const request: RequestInit = {
-      ...rest,
-      headers,
-      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-      // Cookie mode: the refresh cookie must travel to (and be set by) the service's origin.
-      credentials: this.mode === 'cookie' && own ? 'include' : 'omit',
-      cache: 'no-store'
-    }
-    if (request.signal === undefined && typeof AbortSignal !== 'undefined' && typeof AbortSignal.timeout === 'function') {
-      request.signal = AbortSignal.timeout(this.timeout)
-    }
-    try {
-      return await this.fetchImpl(url, request)
-    } catch (err) {
-      throw new AuthError(0, 'NETWORK_ERROR', `network error: ${(err as Error).message}`)
-    }
+  private send (path: string, init: SendInit = {}): Promise<Response> {
+    return this.transport.send(path, init)
+  }
+
+  /** Login, its second steps and refresh carry a proof when DPoP is on. */
+  private tokenEndpoint (init: SendInit): SendInit {
+    return this.signer === undefined ? init : { ...init, proof: 'token-endpoint' }
   }
 
   // --- Token state --------------------------------------------------------------
@@ -336,28 +295,41 @@ class Client implements AuthClient {
   }
 
   private fresh (): boolean {
-    return this.state !== null && this.state.expiresAt - Date.now() > this.leewayMs(this.state)
+    return this.state !== null && this.state.expiresAt - this.transport.now() > this.leewayMs(this.state)
+  }
+
+  private arm (dueMs: number, stale: string): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.refresh(stale).then(() => { this.failures = 0 }, (err) => {
+        // Not refused (that signs out): try again later, while there is a session.
+        if (this.status !== 'in' || !(err instanceof AuthError) || err.code === 'SIGNED_OUT') return
+        this.failures++
+        this.arm(err.retryAfterMs ?? backoffMs(this.failures), stale)
+      })
+    }, dueMs)
+    const t = this.timer as { unref?: () => void }
+    t.unref?.() // never keep a Node process alive just to refresh
   }
 
   private adopt (state: TokenState, event: 'signedIn' | 'refreshed' | null): void {
     const wasIn = this.status === 'in'
     this.state = state
     this.status = 'in'
-    clearTimeout(this.timer)
-    const due = Math.max(0, state.expiresAt - this.leewayMs(state) - Date.now())
-    this.timer = setTimeout(() => { this.refresh(state.accessToken).catch(() => {}) }, due)
-    const t = this.timer as { unref?: () => void }
-    t.unref?.() // never keep a Node process alive just to refresh
+    this.arm(Math.max(0, state.expiresAt - this.leewayMs(state) - this.transport.now()), state.accessToken)
     if (!wasIn) this.emit('signedIn', { user: state.user })
     else if (event === 'refreshed') this.emit('refreshed', { user: state.user })
   }
 
-  private async takeTokens (body: { access_token: string, expires_in: number, user: User, refresh_token?: string }): Promise<TokenState> {
+  private async takeTokens (body: TokenBody): Promise<TokenState> {
     if (this.mode === 'header') {
       if (typeof body.refresh_token !== 'string') throw new AuthError(0, 'BAD_RESPONSE', 'no refresh_token in a header-mode answer')
       await this.storage.set(body.refresh_token)
+    } else if (typeof body.csrf_token === 'string') {
+      this.csrfValue.set(body.csrf_token)
     }
-    return { accessToken: body.access_token, expiresAt: Date.now() + body.expires_in * 1000, lifetime: body.expires_in, user: body.user }
+    // expires_in counts from the service's now: so does expiresAt.
+    return { accessToken: body.access_token, expiresAt: this.transport.now() + body.expires_in * 1000, lifetime: body.expires_in, user: body.user, tokenType: body.token_type === 'DPoP' ? 'DPoP' : 'Bearer' }
   }
 
   private async signOutLocally (reason: SignedOutReason, tell: boolean): Promise<void> {
@@ -366,6 +338,9 @@ class Client implements AuthClient {
     this.status = 'out'
     clearTimeout(this.timer)
     if (this.mode === 'header') await this.storage.clear()
+    else this.csrfValue.clear()
+    // The next session gets a key of its own.
+    if (tell) await this.signer?.discard().catch(() => {})
     if (tell) this.tabs?.post({ type: 'signedOut', reason })
     if (!wasOut) this.emit('signedOut', { reason })
   }
@@ -380,11 +355,20 @@ class Client implements AuthClient {
     if (msg.type === 'hello') {
       if (this.fresh() && this.state !== null) this.tabs?.post({ type: 'tokens', state: this.state })
     } else if (msg.type === 'tokens') {
+      // Another tab signed in or refreshed: its key may be new (IndexedDB holds one per origin).
+      this.signer?.reload()
+      if (msg.state.csrf !== undefined) this.csrfValue.set(msg.state.csrf)
       this.tabAnswer?.(msg.state)
       if (this.state === null || msg.state.expiresAt > this.state.expiresAt) this.adopt(msg.state, 'refreshed')
     } else if (msg.type === 'signedOut') {
+      this.signer?.reload()
       this.signOutLocally('other-tab', false).catch(() => {})
     }
+  }
+
+  private broadcast (state: TokenState): void {
+    const csrf = this.mode === 'cookie' ? this.csrf() ?? undefined : undefined
+    this.tabs?.post({ type: 'tokens', state: csrf === undefined ? state : { ...state, csrf } })
   }
 
   // --- Refresh ------------------------------------------------------------------
@@ -404,13 +388,13 @@ class Client implements AuthClient {
       if (this.status === 'out') throw new AuthError(401, 'SIGNED_OUT', 'signed out')
       const state = await this.refreshRequest()
       this.adopt(state, 'refreshed')
-      this.tabs?.post({ type: 'tokens', state })
+      this.broadcast(state)
     }
-    return this.tabs !== undefined ? this.tabs.exclusive(run) : run()
+    return this.tabs !== undefined ? await this.tabs.exclusive(run) : await run()
   }
 
   private async refreshRequest (): Promise<TokenState> {
-    let init: RequestInit & { json?: unknown }
+    let init: SendInit
     if (this.mode === 'header') {
       const token = await this.storage.get()
       if (token === null || token === '') {
@@ -426,24 +410,18 @@ class Client implements AuthClient {
       }
       init = { method: 'POST', headers: { 'x-csrf-token': csrf } }
     }
-    for (let attempt = 0; ; attempt++) {
-      let res: Response | undefined
-      let failure: AuthError
-      try {
-        res = await this.send('/auth/refresh', init)
-        if (res.ok) return await this.takeTokens(await res.json())
-        failure = await errorOf(res)
-      } catch (err) {
-        if (!(err instanceof AuthError)) throw err
-        failure = err // the answer was lost: the same token again gets the same successor
-      }
-      if (SIGNED_OUT_CODES.has(failure.code) && res !== undefined && (res.status === 401 || res.status === 403 || res.status === 400)) {
-        await this.signOutLocally(failure.code as SignedOutReason, true)
-        throw failure
-      }
-      const transient = res === undefined || TRANSIENT_STATUS.has(res.status)
-      if (!transient || attempt >= this.retryDelays.length) throw failure
-      await sleep(this.retryDelays[attempt])
+    try {
+      const res = await refreshWithBudget((timeoutMs) => this.send('/auth/refresh', this.tokenEndpoint({ ...init, timeoutMs })), this.policy, () => this.transport.now())
+      const state = await this.takeTokens(await res.json())
+      this.cookiesProven = true
+      return state
+    } catch (err) {
+      if (!(err instanceof RefreshRefused)) throw err
+      // Cookie mode across sites, the first refresh after a login finding no cookie: the browser blocks them.
+      const blocked = this.mode === 'cookie' && !this.cookiesProven && err.error.code === 'INVALID_REFRESH_TOKEN' && this.csrfValue.crossSite
+      await this.signOutLocally(blocked ? 'COOKIES_BLOCKED' : err.error.code as SignedOutReason, true)
+      if (blocked) throw new AuthError(401, 'COOKIES_BLOCKED', 'this browser did not keep the service\'s cookies (third-party cookies are blocked): serve the app on the service\'s site, or use header mode')
+      throw err.error
     }
   }
 
@@ -465,13 +443,15 @@ class Client implements AuthClient {
     if (!res.ok) throw await errorOf(res)
     const state = await this.takeTokens(await res.json())
     this.status = 'unknown' // a new sign-in after a sign-out
+    this.cookiesProven = false
+    this.failures = 0
     this.adopt(state, 'signedIn')
-    this.tabs?.post({ type: 'tokens', state })
+    this.broadcast(state)
     return state.user
   }
 
   async login (username: string, password: string): Promise<LoginResult> {
-    const res = await this.send('/auth/login', { method: 'POST', json: { username, password } })
+    const res = await this.send('/auth/login', this.tokenEndpoint({ method: 'POST', json: { username, password } }))
     if (!res.ok) throw await errorOf(res)
     const body = await res.clone().json()
     if (body.mfa_required !== true) return this.signedInWith(res)
@@ -480,7 +460,7 @@ class Client implements AuthClient {
       mfaRequired: true,
       methods: body.methods,
       expiresIn: body.expires_in,
-      complete: async (code: string) => this.signedInWith(await this.send('/auth/login/mfa', { method: 'POST', json: { mfa_token: mfaToken, code: code.trim() } }))
+      complete: async (code: string) => this.signedInWith(await this.send('/auth/login/mfa', this.tokenEndpoint({ method: 'POST', json: { mfa_token: mfaToken, code: code.trim() } })))
     }
   }
 
@@ -490,7 +470,7 @@ class Client implements AuthClient {
     if (!res.ok) throw await errorOf(res)
     const credential = await navigator.credentials.get({ publicKey: requestOptions(await res.json()) }) as PublicKeyCredential | null
     if (credential === null) throw new AuthError(0, 'PASSKEY_CANCELLED', 'no passkey was chosen')
-    return this.signedInWith(await this.send('/auth/passkeys/authentication', { method: 'POST', json: { response: credentialJson(credential) } }))
+    return this.signedInWith(await this.send('/auth/passkeys/authentication', this.tokenEndpoint({ method: 'POST', json: { response: credentialJson(credential) } })))
   }
 
   async registerPasskey (name?: string): Promise<Passkey> {
@@ -548,19 +528,20 @@ class Client implements AuthClient {
       await this.refresh(this.state?.accessToken ?? null)
       return this.user
     } catch (err) {
-      if (err instanceof AuthError && (err.code === 'SIGNED_OUT' || SIGNED_OUT_CODES.has(err.code))) return null
+      if (err instanceof AuthError && (err.code === 'SIGNED_OUT' || err.code === 'COOKIES_BLOCKED' || REFUSED_CODES.has(err.code))) return null
       throw err
     }
   }
 
   async authFetch (path: string, init: RequestInit = {}): Promise<Response> {
-    const target = this.url(path)
+    const target = this.transport.url(path)
     if (!this.origins.has(target.origin)) throw new AuthError(0, 'FOREIGN_ORIGIN', `will not send the access token to ${target.origin}`)
     await this.ensureFresh()
     const attempt = async () => {
+      const { accessToken, tokenType } = this.state!
       const headers = new Headers(init.headers)
-      headers.set('authorization', `Bearer ${this.state!.accessToken}`)
-      return this.send(target.href, { ...init, headers })
+      headers.set('authorization', `${tokenType} ${accessToken}`)
+      return await this.send(target.href, { ...init, headers, ...(tokenType === 'DPoP' ? { proof: { accessToken } } : {}) })
     }
     const used = this.state!.accessToken
     const res = await attempt()
@@ -570,7 +551,7 @@ class Client implements AuthClient {
     // Once: a refresh, then the same request again. A revoked session fails the
     // refresh, which signs out; there is no second retry.
     await this.refresh(used)
-    return attempt()
+    return await attempt()
   }
 
   private async json<T> (path: string, init?: RequestInit): Promise<T> {
@@ -598,8 +579,12 @@ class Client implements AuthClient {
   async logout (): Promise<void> {
     // Signed out here whatever the network does; the error (if any) is still thrown.
     const headers: Record<string, string> = {}
-    if (this.state !== null) headers.authorization = `Bearer ${this.state.accessToken}`
-    let init: RequestInit & { json?: unknown } = { method: 'POST', headers }
+    let proof: SendInit['proof']
+    if (this.state !== null) {
+      headers.authorization = `${this.state.tokenType} ${this.state.accessToken}`
+      if (this.state.tokenType === 'DPoP') proof = { accessToken: this.state.accessToken }
+    }
+    let init: SendInit = { method: 'POST', headers, proof }
     if (this.mode === 'header') {
       const token = await this.storage.get()
       if (token) init = { ...init, json: { refresh_token: token } }
@@ -607,6 +592,9 @@ class Client implements AuthClient {
       const csrf = this.csrf()
       if (csrf !== null) headers['x-csrf-token'] = csrf
     }
+    // A bound session's refresh credential is checked with a proof that has no ath.
+    if (proof !== undefined && this.mode === 'header' && init.json !== undefined) init.proof = 'token-endpoint'
+    if (proof !== undefined && this.mode === 'cookie' && headers['x-csrf-token'] !== undefined) init.proof = 'token-endpoint'
     try {
       const res = await this.send('/auth/logout', init)
       if (!res.ok) throw await errorOf(res)
@@ -626,4 +614,13 @@ class Client implements AuthClient {
 
 function jsonBody (method: string, value: unknown): RequestInit {
   return { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) }
+}
+
+function dpopSigner (options: AuthClientOptions, inBrowser: boolean, base: URL): DpopSigner | undefined {
+  if (options.dpop === false || !dpopAvailable()) return undefined
+  if (typeof options.dpop === 'object') return new DpopSigner(options.dpop)
+  if (inBrowser && typeof indexedDB !== 'undefined') return new DpopSigner(indexedDbKeyStore(`auth-client-dpop:${base.href}`))
+  // A refresh token kept somewhere lasting, with the key in memory, would outlive its key: off unless asked.
+  if (options.dpop === undefined && options.storage !== undefined) return undefined
+  return new DpopSigner(memoryKeyStore())
 }

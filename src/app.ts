@@ -8,10 +8,11 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/database.ts'
-import { bearerErrors } from './errors.ts'
+import { bearerErrors, dpopErrors } from './errors.ts'
 import dbPlugin from './plugins/db.ts'
 import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
+import dpopPlugin from './plugins/dpop.ts'
 import servicesPlugin from './plugins/services.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import metricsPlugin from './plugins/metrics.ts'
@@ -44,7 +45,7 @@ const fastifyCodes: Record<number, string> = {
 }
 
 function send (reply: FastifyReply, status: number, code: string, message: string): void {
-  const challenge = bearerErrors[code]
+  const challenge = bearerErrors[code] ?? dpopErrors[code]
   if (challenge !== undefined) reply.header('www-authenticate', challenge)
   reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message })
 }
@@ -84,7 +85,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
       origin: config.corsOrigins,
       credentials: true,
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Auth-Mode', 'X-CSRF-Token'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Auth-Mode', 'X-CSRF-Token', 'DPoP'],
+      // What a client library reads: the DPoP nonce and challenge, how long to
+      // wait after a 429, and the server's clock (token expiry on a device whose clock is off).
+      exposedHeaders: ['DPoP-Nonce', 'WWW-Authenticate', 'Retry-After', 'Date'],
       maxAge: 600
     })
   }
@@ -103,6 +107,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(dbPlugin, { db, migrate: config.migrateOnStart })
   await fastify.register(revocationListPlugin, { redis: config.redis, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
   await fastify.register(signingKeysPlugin, { config })
+  await fastify.register(dpopPlugin, { config, redisPrefix: opts.redisPrefix })
   await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl })
   await fastify.register(servicesPlugin, { config })
   await fastify.register(metricsPlugin, { port: config.metricsPort, host: config.metricsHost })

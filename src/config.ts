@@ -56,6 +56,10 @@ export interface Config {
   /** Seconds an operator-issued password reset token lives. */
   passwordResetTtl: number
   webauthn: { rpId: string, rpName: string, origins: string[] }
+  /** DPOP_REQUIRED=header: header-mode logins must bind their session to a DPoP key. */
+  dpopRequiredForHeaderMode: boolean
+  /** DPOP_NONCE=on: proofs must carry a server nonce (RFC 9449 section 8). */
+  dpopNonce: boolean
 }
 
 export class ConfigError extends Error {}
@@ -235,7 +239,9 @@ export function loadConfig (env: Env = process.env): Config {
     keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
     jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400),
     passwordResetTtl: int(env, 'PASSWORD_RESET_TTL', 900, 60, 86400),
-    webauthn: webauthn(env)
+    webauthn: webauthn(env),
+    dpopRequiredForHeaderMode: bool(env, 'DPOP_REQUIRED', false, 'header', 'off'),
+    dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off')
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)

@@ -27,6 +27,18 @@ export const bearerErrors: Record<string, string> = {
   TOKEN_REVOKED: 'Bearer realm="auth", error="invalid_token", error_description="revoked"'
 }
 
+// Sender-constrained sessions (DPoP, RFC 9449).
+export const DpopProofInvalidError = createError('DPOP_PROOF_INVALID', 'The DPoP proof is missing or invalid: %s', 401)
+/** The proof lacks the server's current nonce: at a token endpoint (400, RFC 9449 section 8) or a resource (401, section 9). */
+export const UseDpopNonceError = createError('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 400)
+export const UseDpopNonceResourceError = createError('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 401)
+const DPOP_ALGS = 'algs="ES256 EdDSA"'
+/** The WWW-Authenticate challenge of a refused DPoP request. */
+export const dpopErrors: Record<string, string> = {
+  DPOP_PROOF_INVALID: `DPoP error="invalid_dpop_proof", ${DPOP_ALGS}`,
+  USE_DPOP_NONCE: `DPoP error="use_dpop_nonce", ${DPOP_ALGS}`
+}
+
 // Passwords over an account's life, and second factors.
 export const MfaRequiredError = createError('MFA_REQUIRED', 'This needs a session that used the second factor: sign in again with it', 401)
 export const PasswordUnchangedError = createError('PASSWORD_UNCHANGED', 'The new password is the current one', 400)

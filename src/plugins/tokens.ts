@@ -24,6 +24,8 @@ export interface AccessClaims {
   /** How the session signed in (RFC 8176: pwd, otp, hwk, swk, user) and when (seconds); absent from older tokens. */
   amr?: string[]
   auth_time?: number
+  /** The DPoP key the session is bound to (RFC 9449 section 6): only a proof by it makes the token usable. */
+  cnf?: { jkt: string }
 }
 
 export interface SignIn { amr: string[], authTime: number }
@@ -31,10 +33,13 @@ export interface SignIn { amr: string[], authTime: number }
 export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
 interface Verified { claims: AccessClaims, kid: string, exp: number }
+/** A verified token as presented: its scheme (Bearer or DPoP) and the token itself. */
+interface Presented { entry: Verified, dpop: boolean, token: string }
 
 const VERIFIED_CACHE_SIZE = 10_000
-// RFC 6750 b64token, bounded: no header parsing work for absurd inputs.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]{1,4096}=*) *$/i
+// RFC 6750 b64token, bounded: no header parsing work for absurd inputs. The
+// scheme is Bearer, or DPoP for a token bound to a key (RFC 9449 section 7.1).
+const AUTHORIZATION = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]{1,4096}=*) *$/i
 const HEADER_MAX = 512
 
 function isClaims (p: any): p is AccessClaims {
@@ -44,7 +49,8 @@ function isClaims (p: any): p is AccessClaims {
     Array.isArray(p.roles) && p.roles.every((r: unknown) => typeof r === 'string') &&
     (p.ver === undefined || Number.isSafeInteger(p.ver)) &&
     (p.amr === undefined || (Array.isArray(p.amr) && p.amr.every((r: unknown) => typeof r === 'string'))) &&
-    (p.auth_time === undefined || Number.isSafeInteger(p.auth_time))
+    (p.auth_time === undefined || Number.isSafeInteger(p.auth_time)) &&
+    (p.cnf === undefined || (p.cnf !== null && typeof p.cnf === 'object' && typeof p.cnf.jkt === 'string'))
 }
 
 /** The `kid` of a compact JWS, read before any verification only to pick the key. */
@@ -64,53 +70,89 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
   const { keyring } = app.keys
 
   /** `user` as read in the same statement as its version: the token carries one consistent state. */
-  function issue (user: TokenUser, sid: string, signIn: SignIn): { token: string, expiresIn: number } {
-    const token = keyring.signer().sign({ sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime })
-    return { token, expiresIn: ttl }
+  function issue (user: TokenUser, sid: string, signIn: SignIn, dpopJkt?: string | null): { token: string, expiresIn: number } {
+    const claims: Record<string, unknown> = { sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime }
+    if (typeof dpopJkt === 'string') claims.cnf = { jkt: dpopJkt }
+    return { token: keyring.signer().sign(claims), expiresIn: ttl }
   }
 
   const verified = new VerifiedTokens<Verified>(VERIFIED_CACHE_SIZE)
 
-  /** Verifies signature and claims, or throws the API's 401 errors. Does not consult revocations. */
-  function check (header: string | undefined): Verified {
+  /**
+   * Verifies signature and claims, or throws the API's 401 errors. Does not
+   * consult revocations. A bound token (`cnf`) is refused as a Bearer token,
+   * an unbound one under the DPoP scheme: the proof is the caller's to check.
+   */
+  function check (header: string | undefined): Presented {
     if (header === undefined || header === '') throw new TokenMissingError()
     // The common case: "Bearer <a token verified before>".
     if (header.startsWith('Bearer ')) {
-      const hit = verified.get(header.slice(7), Date.now())
-      if (hit !== undefined) return hit
+      const token = header.slice(7)
+      const hit = verified.get(token, Date.now())
+      if (hit !== undefined) return presented(hit, false, token)
     }
-    const m = BEARER.exec(header)
+    const m = AUTHORIZATION.exec(header)
     if (m === null) throw new TokenInvalidError()
-    const kid = kidOf(m[1])
+    const dpop = m[1].length === 4
+    const token = m[2]
+    const hit = verified.get(token, Date.now())
+    if (hit !== undefined) return presented(hit, dpop, token)
+    const kid = kidOf(token)
     const verify = kid === undefined ? undefined : keyring.verifier(kid)
     if (verify === undefined) throw new TokenInvalidError()
     let claims: unknown
     try {
-      claims = verify(m[1])
+      claims = verify(token)
     } catch (err) {
       if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new TokenExpiredError()
       throw new TokenInvalidError()
     }
     if (!isClaims(claims)) throw new TokenInvalidError()
     const entry = { claims, kid: kid!, exp: claims.exp }
-    verified.set(m[1], entry)
-    return entry
+    verified.set(token, entry)
+    return presented(entry, dpop, token)
   }
 
-  app.decorate('tokens', { issue, verify: (header: string | undefined) => check(header).claims, ttl })
+  function presented (entry: Verified, dpop: boolean, token: string): Presented {
+    if (dpop !== (entry.claims.cnf !== undefined)) throw new TokenInvalidError()
+    return { entry, dpop, token }
+  }
+
+  /** The claims of a live token with its proof checked when it is bound; for routes that authenticate on their own (logout). */
+  async function verifyRequest (request: FastifyRequest, reply: FastifyReply): Promise<AccessClaims> {
+    const { entry, token } = check(request.headers.authorization)
+    const jkt = entry.claims.cnf?.jkt
+    if (jkt !== undefined) await app.dpop.forResource(request, reply, token, jkt)
+    return entry.claims
+  }
+
+  app.decorate('tokens', { issue, verifyRequest, ttl })
   app.decorateRequest('auth', null)
 
-  app.decorate('authenticate', function authenticate (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+  app.decorate('authenticate', function authenticate (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+    let claims: AccessClaims
+    let bound: Presented | undefined
     try {
-      const { claims, kid } = check(request.headers.authorization)
+      const p = check(request.headers.authorization)
+      claims = p.entry.claims
       // A key revoked in an emergency: its tokens are not ours anymore.
-      if (app.revocations.isKeyRevoked(kid)) throw new TokenInvalidError()
+      if (app.revocations.isKeyRevoked(p.entry.kid)) throw new TokenInvalidError()
       if (app.revocations.isRevoked(claims)) throw new TokenRevokedError()
-      request.auth = claims
-      done()
+      if (p.dpop) bound = p
     } catch (err) {
       done(err as Error)
+      return
     }
+    if (bound === undefined) {
+      request.auth = claims
+      done()
+      return
+    }
+    // Bound: the one asynchronous step, the proof (its jti is remembered on every instance).
+    app.dpop.forResource(request, reply, bound.token, claims.cnf!.jkt).then(() => {
+      request.auth = claims
+      done()
+    }, done)
   })
 
   app.decorate('requireRole', function requireRole (role: string) {
@@ -118,15 +160,15 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
       done(request.auth?.roles.includes(role) === true ? undefined : new ForbiddenError())
     }
   })
-}, { name: 'tokens', dependencies: ['revocation-list', 'signing-keys'] })
+}, { name: 'tokens', dependencies: ['revocation-list', 'signing-keys', 'dpop'] })
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
 
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: {
-      issue: (user: TokenUser, sid: string, signIn: SignIn) => { token: string, expiresIn: number }
-      verify: (header: string | undefined) => AccessClaims
+      issue: (user: TokenUser, sid: string, signIn: SignIn, dpopJkt?: string | null) => { token: string, expiresIn: number }
+      verifyRequest: (request: FastifyRequest, reply: FastifyReply) => Promise<AccessClaims>
       ttl: number
     }
     authenticate: Hook

@@ -10,7 +10,7 @@ import { createHmac, randomUUID, type KeyObject } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { ROLES_OF_U, isUniqueViolation } from '../db/sql.ts'
-import { InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
+import { DpopProofInvalidError, InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
 import type { AccountUser } from './accounts.ts'
 import { hashToken, TOKEN_SHAPE, type Rotation, type Sessions } from './sessions.ts'
 
@@ -31,6 +31,7 @@ interface TokenRow {
   roles: string[]
   amr: string[]
   authTime: Date
+  dpopJkt: string | null
 }
 
 const MAX_CHAIN_WALK = 32
@@ -38,7 +39,7 @@ const MAX_CHAIN_WALK = 32
 // Token, session, user, its token version and roles in one join: the access
 // token issued from it carries one consistent state of the user.
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
-                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime",
+                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime", s."dpopJkt",
                      u.id AS "userId", u.username, u.disabled, u."tokenVersion",
                      ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
@@ -46,7 +47,7 @@ const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                 JOIN "User" u ON u.id = s."userId"
                WHERE t."tokenHash" = $1`
 
-const LOOKUP: Statement = { name: 'refresh_lookup_v4', text: FIND }
+const LOOKUP: Statement = { name: 'refresh_lookup_v5', text: FIND }
 
 // The lookup again, and the rotation: it spends the token and inserts its
 // successor, atomic on its own (one statement, no transaction round trips).
@@ -54,22 +55,25 @@ const LOOKUP: Statement = { name: 'refresh_lookup_v4', text: FIND }
 // condition of the spend, and the `usedAt IS NULL` guard makes it the one
 // rotation of that token: a concurrent one (any instance) waits on the row
 // lock, then finds it spent and rotates nothing. The row comes back either
-// way, with "nextExpiresAt" set only if it rotated.
+// way, with "nextExpiresAt" set only if it rotated. A session bound to a DPoP
+// key rotates only with a proof by that key ($6, its thumbprint); an unbound
+// one shown a proof is bound to its key from then on.
 const FIND_AND_ROTATE: Statement = {
-  name: 'refresh_rotate_v4',
+  name: 'refresh_rotate_v5',
   text: `WITH found AS (${FIND}),
          spent AS (
            UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz
              FROM found f
             WHERE r.id = f.id AND r."usedAt" IS NULL AND f."revokedAt" IS NULL AND NOT f.disabled
               AND f."expiresAt" > $2::timestamptz AND f."sessionExpiresAt" > $2::timestamptz
+              AND (f."dpopJkt" IS NULL OR f."dpopJkt" = $6::varchar)
            RETURNING r.id, f."sessionId", LEAST($5::timestamptz, f."sessionExpiresAt") AS "nextExpiresAt"
          ), successor AS (
            INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "parentId", "expiresAt", "createdAt")
            SELECT $3::uuid, "sessionId", $4::varchar, id, "nextExpiresAt", $2::timestamptz FROM spent
            RETURNING "expiresAt"
          ), touched AS (
-           UPDATE "Session" SET "lastUsedAt" = $2::timestamptz WHERE id = (SELECT "sessionId" FROM spent)
+           UPDATE "Session" SET "lastUsedAt" = $2::timestamptz, "dpopJkt" = COALESCE("dpopJkt", $6::varchar) WHERE id = (SELECT "sessionId" FROM spent)
          )
          SELECT found.*, (SELECT "expiresAt" FROM successor) AS "nextExpiresAt" FROM found`
 }
@@ -95,10 +99,10 @@ export function createRotation (deps: {
   }
 
   /** The row and, if the token was live and valid, its rotation to `next`; null when the token is unknown. */
-  async function lookupAndRotate (raw: string, next: string, now: number): Promise<Rotated | null> {
+  async function lookupAndRotate (raw: string, next: string, now: number, dpopJkt: string | null): Promise<Rotated | null> {
     const nextExpiry = new Date(now + deps.refreshTtl * 1000)
     try {
-      return (await query<Rotated>(FIND_AND_ROTATE, [hashToken(raw), new Date(now), randomUUID(), hashToken(next), nextExpiry]))[0] ?? null
+      return (await query<Rotated>(FIND_AND_ROTATE, [hashToken(raw), new Date(now), randomUUID(), hashToken(next), nextExpiry, dpopJkt]))[0] ?? null
     } catch (err) {
       // The unique parentId still guards the chain: a second successor can never be inserted.
       if (!isUniqueViolation(err)) throw err
@@ -111,20 +115,28 @@ export function createRotation (deps: {
     return row !== null && row.revokedAt === null && row.sessionExpiresAt.getTime() > now && row.expiresAt.getTime() > now && !row.disabled
   }
 
-  /** `check` runs once the token's session is known and before anything changes (the CSRF binding). */
-  async function rotate (raw: string, check?: (sessionId: string) => void): Promise<Rotation> {
+  /**
+   * `check` runs once the token's session is known and before anything
+   * changes (the CSRF binding). `dpopJkt`: the key of the request's DPoP
+   * proof, if it has one. A bound session shown no proof by its key is
+   * refused before anything else, reuse detection included: a thief holding
+   * only the token can neither use it nor end the victim's session with it.
+   */
+  async function rotate (raw: string, check?: (sessionId: string) => void, dpopJkt: string | null = null): Promise<Rotation> {
     if (!TOKEN_SHAPE.test(raw)) throw new InvalidRefreshTokenError()
     const now = Date.now()
     if (check !== undefined) {
       const found = await lookup(raw)
       if (!usable(found, now)) throw new InvalidRefreshTokenError()
+      holdsKey(found, dpopJkt)
       check(found.sessionId)
     }
     const next = successorOf(raw)
-    const row = await lookupAndRotate(raw, next, now)
+    const row = await lookupAndRotate(raw, next, now, dpopJkt)
+    if (row !== null) holdsKey(row, dpopJkt)
     if (!usable(row, now)) throw new InvalidRefreshTokenError()
     const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles }
-    const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000) }
+    const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000), dpopJkt: row.dpopJkt ?? dpopJkt }
     if (row.nextExpiresAt !== null) {
       return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user, ...signIn }
     }
@@ -139,7 +151,11 @@ export function createRotation (deps: {
     throw new RefreshTokenReusedError()
   }
 
-  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, signIn: { amr: string[], authTime: number }, now: number): Promise<Rotation> {
+  function holdsKey (row: TokenRow, dpopJkt: string | null): void {
+    if (row.dpopJkt !== null && row.dpopJkt !== dpopJkt) throw new DpopProofInvalidError(dpopJkt === null ? 'this session is bound to a key: send a proof by it' : 'the proof is signed by another key than the session is bound to')
+  }
+
+  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, signIn: { amr: string[], authTime: number, dpopJkt: string | null }, now: number): Promise<Rotation> {
     let current = raw
     let currentId = id
     for (let i = 0; i < MAX_CHAIN_WALK; i++) {

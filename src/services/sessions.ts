@@ -8,13 +8,14 @@ import { InvalidCredentialsError } from '../errors.ts'
 import type { AccountUser } from './accounts.ts'
 import { revocationHorizon, revocationUntil, type RevocationList } from './revocation-list.ts'
 
-export interface SessionMeta { userAgent?: string, ip?: string }
+/** `dpopJkt`: the thumbprint of the DPoP key the login proved, binding the session to it for life. */
+export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string }
 /**
  * `grace`: a spent token shown again inside REFRESH_REUSE_GRACE, answered
  * with the session's live token. `amr` and `authTime` (seconds): how and
  * when the session signed in, carried into every access token of it.
  */
-export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, amr: string[], authTime: number, grace?: true }
+export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, amr: string[], authTime: number, dpopJkt: string | null, grace?: true }
 
 /** How a session signed in (RFC 8176 values). */
 export type Amr = string[]
@@ -36,12 +37,12 @@ export function hashToken (raw: string): string {
 // revocation (which locks it first: user-revocation.ts) either waits for this
 // session and then ends it, or commits first and this writes nothing.
 const OPEN: Statement = {
-  name: 'session_open_v3',
+  name: 'session_open_v4',
   text: `WITH u AS (
            SELECT id FROM "User" WHERE id = $2::uuid AND "tokenVersion" = $10::int AND "passwordVersion" = $11::int AND NOT disabled FOR SHARE
          ), opened AS (
-           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime")
-           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz FROM u
+           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime", "dpopJkt")
+           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz, $13::varchar FROM u
            RETURNING id
          )
          INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")
@@ -69,10 +70,10 @@ export function createSessions (deps: {
       const sessionId = randomUUID()
       const sessionExpiresAt = new Date(now + deps.sessionMaxLifetime * 1000)
       const expiresAt = new Date(Math.min(now + deps.refreshTtl * 1000, sessionExpiresAt.getTime()))
-      const written = await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt, user.tokenVersion, user.passwordVersion, amr])
+      const written = await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt, user.tokenVersion, user.passwordVersion, amr, meta.dpopJkt ?? null])
       if (written.length === 1) {
         const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion }
-        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000) }
+        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000), dpopJkt: meta.dpopJkt ?? null }
       }
       // Revoked, re-roled or disabled while the password was being checked: read the user again.
       user = await deps.reread(user)
@@ -88,11 +89,11 @@ export function createSessions (deps: {
     return count > 0
   }
 
-  /** The session a refresh token belongs to, if it is one of ours; for logout. */
-  async function sessionOf (raw: string): Promise<string | undefined> {
+  /** The session a refresh token belongs to, if it is one of ours, and the DPoP key it is bound to; for logout. */
+  async function sessionOf (raw: string): Promise<{ id: string, dpopJkt: string | null } | undefined> {
     if (!TOKEN_SHAPE.test(raw)) return undefined
-    const row = await prisma.refreshToken.findUnique({ where: { tokenHash: hashToken(raw) }, select: { sessionId: true } })
-    return row?.sessionId
+    const row = await prisma.refreshToken.findUnique({ where: { tokenHash: hashToken(raw) }, select: { session: { select: { id: true, dpopJkt: true } } } })
+    return row?.session
   }
 
   /** The user's sessions that can still refresh: not ended, not past their end, holding an unspent, unexpired token. */

@@ -35,10 +35,11 @@ t.test('fuzzing every route', async (t) => {
     fc.base64String({ maxLength: 300 }).map((s) => `${s}.${s}.${s}`)
   )
   const headers = fc.record({
-    authorization: fc.option(token.map((x) => `Bearer ${x}`), { nil: undefined }),
+    authorization: fc.option(fc.oneof(token.map((x) => `Bearer ${x}`), token.map((x) => `DPoP ${x}`)), { nil: undefined }),
     cookie: fc.option(fc.oneof(fc.string({ maxLength: 200 }), token.map((x) => `refresh_token=${x}; csrf_token=${x}`)), { nil: undefined }),
     'x-auth-mode': fc.option(fc.oneof(fc.constantFrom('cookie', 'header'), fc.string({ maxLength: 20 })), { nil: undefined }),
     'x-csrf-token': fc.option(fc.string({ maxLength: 100 }), { nil: undefined }),
+    dpop: fc.option(fc.oneof(fc.string({ maxLength: 200 }), token), { nil: undefined }),
     'content-type': fc.option(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16'), { nil: undefined })
   }, { requiredKeys: [] })
 

@@ -27,7 +27,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     preHandler: app.limits.login,
     schema: {
       summary: 'Log in; cookie mode sets the refresh cookie, header mode returns the refresh token',
-      description: `${docs.cookies} A user with TOTP gets \`{mfa_required, mfa_token, expires_in, methods}\` instead, and no token or cookie: the second step is POST /auth/login/mfa. Errors: 400 VALIDATION, 401 INVALID_CREDENTIALS (same for an unknown user), 429 TOO_MANY_REQUESTS with Retry-After, 503 SERVICE_UNAVAILABLE.`,
+      description: `${docs.cookies} ${docs.dpop} A user with TOTP gets \`{mfa_required, mfa_token, expires_in, methods}\` instead, and no token or cookie: the second step is POST /auth/login/mfa. Errors: 400 VALIDATION, 401 INVALID_CREDENTIALS (same for an unknown user), 429 TOO_MANY_REQUESTS with Retry-After, 503 SERVICE_UNAVAILABLE.`,
       tags: ['auth'],
       headers: AuthModeHeaders,
       body: LoginCredentialsSchema,
@@ -35,6 +35,8 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     }
   }, async function login (request, reply) {
     authMode(request) // a bad mode is refused before any work
+    // A proof, if sent, is checked before any other work; its key binds the session opened here.
+    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     const { username, password } = request.body
     await app.loginThrottle.check(username, request, reply)
     let user
@@ -58,7 +60,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
       return { mfa_required: true, mfa_token: mfaToken, expires_in: app.mfaTokens.ttl, methods: ['totp', 'recovery_code'] }
     }
     app.metrics.login('ok')
-    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip }, ['pwd'])
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
     return sendTokens(app, opts.config, request, reply, rotation)
   })

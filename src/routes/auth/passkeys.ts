@@ -94,13 +94,15 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
     schema: {
       tags: ['passkeys'],
       summary: 'Sign in with a passkey; answers exactly as a login (no second step)',
-      description: `${docs.cookies} Errors: 401 PASSKEY_INVALID (unknown credential, bad signature, wrong origin or RP ID, spent or expired challenge, counter gone backwards), 429.`,
+      description: `${docs.cookies} ${docs.dpop} Errors: 401 PASSKEY_INVALID (unknown credential, bad signature, wrong origin or RP ID, spent or expired challenge, counter gone backwards), 429.`,
       headers: AuthModeHeaders,
       body: { type: 'object', properties: { response: ResponseJson }, required: ['response'], additionalProperties: false },
       response: { 200: TokenResponseSchema, ...errors(400, 401, 429, 503) }
     }
   }, async function authenticate (request, reply) {
     authMode(request)
+    // A proof, if sent, is checked before any other work; its key binds the session opened here.
+    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     let signIn
     try {
       signIn = await app.passkeys.authenticate(request.body.response)
@@ -112,7 +114,7 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
     const user = await app.accounts.byId(signIn.userId)
     if (user === undefined || user.disabled) throw new PasskeyRefusedError()
     app.metrics.login('ok')
-    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip }, signIn.amr)
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, signIn.amr)
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, amr: signIn.amr }, 'login with a passkey')
     return sendTokens(app, opts.config, request, reply, rotation)
   })

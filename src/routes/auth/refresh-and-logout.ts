@@ -1,7 +1,7 @@
 // POST /auth/refresh, /auth/logout and /auth/logout-all.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
-import { CsrfInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
+import { CsrfInvalidError, DpopProofInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
 import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, clearCookies, sendTokens, CSRF_COOKIE } from './token-response.ts'
 import { sameString } from '../../services/csrf.ts'
@@ -18,20 +18,24 @@ function submittedCsrf (request: FastifyRequest): string {
 
 export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts: { config: Config }) {
   const { config } = opts
-  const csrfHeader = { 'x-csrf-token': { type: 'string', description: 'cookie mode: the value of the csrf_token cookie' } }
+  const csrfHeader = {
+    'x-csrf-token': { type: 'string', description: 'cookie mode: the value of the csrf_token cookie (or of csrf_token in the last login or refresh body)' },
+    dpop: { type: 'string', description: 'a DPoP proof (RFC 9449): binds a new session to its key; required for every refresh of a bound session' }
+  }
   const headers = { ...AuthModeHeaders, properties: { ...AuthModeHeaders.properties, ...csrfHeader } }
 
   app.post<{ Body: RefreshBody | null }>('/refresh', {
     preHandler: app.limits.refresh,
     schema: {
       summary: 'Rotate the refresh token and get a new access token',
-      description: `${docs.csrf} ${docs.cookies} Errors: 401 INVALID_REFRESH_TOKEN, 401 REFRESH_TOKEN_REUSED (the session is revoked), 403 CSRF_INVALID, 429, 503.`,
+      description: `${docs.csrf} ${docs.cookies} ${docs.dpop} Errors: 401 INVALID_REFRESH_TOKEN, 401 REFRESH_TOKEN_REUSED (the session is revoked), 401 DPOP_PROOF_INVALID (a bound session without a proof by its key: nothing changes), 400 USE_DPOP_NONCE, 403 CSRF_INVALID, 429, 503.`,
       tags: ['auth'],
       headers,
       body: RefreshBodySchema,
       response: { 200: TokenResponseSchema, ...errors(400, 401, 403, 429, 503) }
     }
   }, async function refresh (request, reply) {
+    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     let raw: string | undefined
     let csrf: string | undefined
     if (authMode(request) === 'header') {
@@ -48,11 +52,11 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
     try {
       rotation = await app.rotation.rotate(raw, bound === undefined
         ? undefined
-        : (sessionId) => { if (!app.csrf.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() })
+        : (sessionId) => { if (!app.csrf.csrfMatches(sessionId, bound)) throw new CsrfInvalidError() }, dpopJkt ?? null)
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'REFRESH_TOKEN_REUSED') app.metrics.refresh('reuse_detected')
-      else if (code === 'INVALID_REFRESH_TOKEN' || code === 'CSRF_INVALID') app.metrics.refresh('refused')
+      else if (code === 'INVALID_REFRESH_TOKEN' || code === 'CSRF_INVALID' || code === 'DPOP_PROOF_INVALID') app.metrics.refresh('refused')
       throw err
     }
     app.metrics.refresh(rotation.grace === true ? 'grace' : 'ok')
@@ -62,11 +66,11 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
   app.post<{ Body: RefreshBody | null }>('/logout', {
     schema: {
       summary: 'End this session: its refresh token and every access token of it stop working',
-      description: `Takes the access token and/or the refresh credential. ${docs.csrf} Cookie mode clears both cookies (Max-Age=0). Always 204: never says whether a token existed.`,
+      description: `Takes the access token and/or the refresh credential. ${docs.csrf} Cookie mode clears both cookies (Max-Age=0). 204 whether or not a token existed; a session bound to a DPoP key ends only with a proof by that key (401 DPOP_PROOF_INVALID).`,
       tags: ['auth'],
       headers,
       body: RefreshBodySchema,
-      response: { 204: { type: 'null' }, ...errors(400, 403, 503) }
+      response: { 204: { type: 'null' }, ...errors(400, 401, 403, 503) }
     }
   }, async function logout (request, reply) {
     const mode = authMode(request)
@@ -74,12 +78,16 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
     const raw = mode === 'header' ? request.body?.refresh_token : request.cookies[config.refreshCookieName]
     if (raw !== undefined && raw !== '') {
       const csrf = mode === 'cookie' ? submittedCsrf(request) : undefined
-      sessionId = await app.sessions.sessionOf(raw)
-      if (sessionId !== undefined && csrf !== undefined && !app.csrf.csrfMatches(sessionId, csrf)) throw new CsrfInvalidError()
+      const session = await app.sessions.sessionOf(raw)
+      if (session !== undefined && csrf !== undefined && !app.csrf.csrfMatches(session.id, csrf)) throw new CsrfInvalidError()
+      if (session?.dpopJkt != null && (await app.dpop.forTokenEndpoint(request, reply)) !== session.dpopJkt) {
+        throw new DpopProofInvalidError('this session is bound to a key: send a proof by it')
+      }
+      sessionId = session?.id
     }
     if (sessionId === undefined && request.headers.authorization !== undefined) {
-      // A bearer token is not ambient (no CSRF risk). An invalid one just ends nothing.
-      try { sessionId = app.tokens.verify(request.headers.authorization).sid } catch {}
+      // A bearer token is not ambient (no CSRF risk); a bound one needs its proof. An invalid one just ends nothing.
+      try { sessionId = (await app.tokens.verifyRequest(request, reply)).sid } catch {}
     }
     if (sessionId !== undefined) {
       await app.sessions.endSession(sessionId, 'logout')

@@ -45,10 +45,11 @@ export const TokenResponseSchema = {
   type: 'object',
   properties: {
     access_token: { type: 'string' },
-    token_type: { type: 'string', enum: ['Bearer'] },
+    token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: 'DPoP when the session is bound to a DPoP key: send the access token as Authorization: DPoP, with a proof' },
     expires_in: { type: 'integer' },
-    refresh_token: { type: 'string' },
+    refresh_token: { type: 'string', description: 'header mode only' },
     refresh_expires_in: { type: 'integer' },
+    csrf_token: { type: 'string', description: 'cookie mode only: the value of the csrf_token cookie, for a SPA on another site that cannot read it' },
     user: UserSchema
   },
   required: ['access_token', 'token_type', 'expires_in', 'user']
@@ -87,5 +88,6 @@ export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) =
 export const docs = {
   cookies: 'Cookie mode (default, X-Auth-Mode: cookie) sets `refresh_token` (HttpOnly; Path=/auth; SameSite=Strict by default; Secure; Max-Age = refresh lifetime) and `csrf_token` (readable by scripts; Path=/); the refresh token is never in the body. Header mode (X-Auth-Mode: header) sets no cookie and returns `refresh_token` and `refresh_expires_in` in the body.',
   csrf: 'Cookie mode: send the `refresh_token` cookie and the header X-CSRF-Token equal to the `csrf_token` cookie, else 403 CSRF_INVALID and nothing changes. Header mode: send `{ "refresh_token": "…" }` in the body.',
-  bearer: 'Authorization: Bearer <access_token>. 401 codes: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED (with WWW-Authenticate); 503 SERVICE_UNAVAILABLE while revocations cannot be checked.'
+  bearer: 'Authorization: Bearer <access_token>, or for a DPoP-bound session `Authorization: DPoP <access_token>` with a `DPoP` proof carrying `ath` (a bound token as Bearer: 401 TOKEN_INVALID). 401 codes: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, DPOP_PROOF_INVALID, USE_DPOP_NONCE (with WWW-Authenticate); 503 SERVICE_UNAVAILABLE while revocations or proof replays cannot be checked.',
+  dpop: 'An optional `DPoP` proof header (RFC 9449; ES256 or EdDSA) binds the session it opens to the proof\'s key for life: token_type DPoP, access tokens with cnf.jkt, and every refresh needs a fresh proof by that key (401 DPOP_PROOF_INVALID otherwise). With DPOP_NONCE=on a proof without the current nonce gets 400 USE_DPOP_NONCE and the nonce in DPoP-Nonce; with DPOP_REQUIRED=header a header-mode login without a proof gets 401 DPOP_PROOF_INVALID.'
 }

@@ -116,6 +116,8 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     }
   }, async function loginMfa (request, reply) {
     authMode(request)
+    // A proof, if sent, is checked before any other work; its key binds the session opened here.
+    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     const taken = await app.mfaTokens.take(request.body.mfa_token)
     let used
     try {
@@ -129,7 +131,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     const user = await app.accounts.reread({ id: taken.userId, passwordVersion: taken.passwordVersion })
     if (user === undefined) throw new MfaTokenInvalidError()
     app.metrics.login('ok')
-    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip }, ['pwd', 'otp'])
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd', 'otp'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, factor: used }, 'login with a second factor')
     return sendTokens(app, opts.config, request, reply, rotation)
   })

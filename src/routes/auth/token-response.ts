@@ -1,6 +1,9 @@
 // How a login or refresh answers, per client mode: cookie mode puts the
 // refresh token in an httpOnly cookie (never in a body) with a CSRF cookie
-// beside it; header mode returns it in the body and sets no cookie at all.
+// beside it, and the CSRF value in the body too (a SPA on another site cannot
+// read the service's cookies); header mode returns the refresh token in the
+// body and sets no cookie at all. A session bound to a DPoP key answers with
+// token_type DPoP and access tokens that carry the key (`cnf.jkt`).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
 import type { Rotation } from '../../services/sessions.ts'
@@ -17,7 +20,9 @@ export function authMode (request: FastifyRequest): AuthMode {
 }
 
 export function cookieOptions (config: Config) {
-  const base = { secure: config.cookieSecure, sameSite: config.cookieSameSite }
+  // Cross-site (SameSite=None): partitioned (CHIPS), the only third-party
+  // cookies that browsers blocking third-party cookies still keep.
+  const base = { secure: config.cookieSecure, sameSite: config.cookieSameSite, ...(config.cookieSameSite === 'none' ? { partitioned: true } : {}) }
   return {
     refresh: { ...base, httpOnly: true, path: '/auth' },
     // Readable by page scripts on purpose: the SPA echoes it in X-CSRF-Token.
@@ -27,11 +32,11 @@ export function cookieOptions (config: Config) {
 
 export function sendTokens (app: FastifyInstance, config: Config, request: FastifyRequest, reply: FastifyReply, rotation: Rotation) {
   const mode = authMode(request)
-  const access = app.tokens.issue(rotation.user, rotation.sessionId, rotation)
+  const access = app.tokens.issue(rotation.user, rotation.sessionId, rotation, rotation.dpopJkt)
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   const body: Record<string, unknown> = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: rotation.dpopJkt === null ? 'Bearer' : 'DPoP',
     expires_in: access.expiresIn,
     user: { id: rotation.user.id, username: rotation.user.username, roles: rotation.user.roles }
   }
@@ -40,8 +45,10 @@ export function sendTokens (app: FastifyInstance, config: Config, request: Fasti
     body.refresh_expires_in = rotation.refreshExpiresIn
   } else {
     const opts = cookieOptions(config)
+    const csrf = app.csrf.csrfFor(rotation.sessionId)
     reply.setCookie(config.refreshCookieName, rotation.refreshToken, { ...opts.refresh, maxAge: rotation.refreshExpiresIn })
-    reply.setCookie(CSRF_COOKIE, app.csrf.csrfFor(rotation.sessionId), { ...opts.csrf, maxAge: rotation.refreshExpiresIn })
+    reply.setCookie(CSRF_COOKIE, csrf, { ...opts.csrf, maxAge: rotation.refreshExpiresIn })
+    body.csrf_token = csrf
   }
   return body
 }

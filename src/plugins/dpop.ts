@@ -1,0 +1,83 @@
+// DPoP on the instance: the replay store (Redis, shared by every instance, or
+// in process on embedded defaults), the optional server nonces, and the two
+// places a proof is checked: token endpoints (login, its second steps,
+// refresh) and guarded routes presented a DPoP-bound access token.
+import fp from 'fastify-plugin'
+import { createHmac, createSecretKey } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.ts'
+import { DpopProofInvalidError, UseDpopNonceError, UseDpopNonceResourceError } from '../errors.ts'
+import { createDpop, createMemoryReplayStore, createRedisReplayStore, normalizeHtu, NonceError, ProofError } from '../services/dpop.ts'
+import { createRedis } from '../services/redis-connection.ts'
+import { authMode } from '../routes/auth/token-response.ts'
+
+export interface DpopGuard {
+  /**
+   * At a token endpoint: the thumbprint of the proof's key, or undefined
+   * when the request has no proof (and may have none). Throws the API's
+   * errors for a bad proof.
+   */
+  forTokenEndpoint: (request: FastifyRequest, reply: FastifyReply) => Promise<string | undefined>
+  /** At a guarded route: the proof must be by `jkt`'s key and name `accessToken` (`ath`). */
+  forResource: (request: FastifyRequest, reply: FastifyReply, accessToken: string, jkt: string) => Promise<void>
+}
+
+/** The request's public URL without its query: behind TRUST_PROXY, the scheme and host the client used. */
+export function publicHtu (request: FastifyRequest): string | null {
+  const host = request.host
+  if (typeof host !== 'string' || host === '') return null
+  const q = request.url.indexOf('?')
+  return normalizeHtu(`${request.protocol}://${host}${q === -1 ? request.url : request.url.slice(0, q)}`)
+}
+
+export default fp(async function dpopPlugin (app, opts: { config: Config, redisPrefix?: string }) {
+  const { config } = opts
+  let replay
+  if (config.redis !== undefined) {
+    const redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
+    redis.on('error', () => {})
+    app.addHook('onClose', async () => { redis.shutdown() })
+    replay = createRedisReplayStore(redis, `${opts.redisPrefix ?? 'auth:'}dpop:`)
+  } else {
+    replay = createMemoryReplayStore()
+  }
+  app.addHook('onClose', async () => { replay.close() })
+  // Nonces every instance accepts: derived from the shared session secret.
+  const nonceKey = config.dpopNonce ? createSecretKey(createHmac('sha256', app.keys.sessionSecret).update('dpop-nonce-key').digest()) : undefined
+  const dpop = createDpop({ replay, nonceKey })
+
+  async function check (request: FastifyRequest, reply: FastifyReply, accessToken: string | undefined, nonceError: () => Error): Promise<string> {
+    const nonce = dpop.nonce()
+    if (nonce !== undefined) reply.header('dpop-nonce', nonce)
+    const htu = publicHtu(request)
+    if (htu === null) throw new DpopProofInvalidError('the request URL cannot be known')
+    try {
+      return await dpop.verify(request.headers.dpop, { htm: request.method, htu, accessToken })
+    } catch (err) {
+      if (err instanceof ProofError) throw new DpopProofInvalidError(err.message)
+      if (err instanceof NonceError) throw nonceError()
+      throw err
+    }
+  }
+
+  const guard: DpopGuard = {
+    async forTokenEndpoint (request, reply) {
+      if (request.headers.dpop === undefined) {
+        if (config.dpopRequiredForHeaderMode && authMode(request) === 'header') throw new DpopProofInvalidError('this service binds every header-mode session to a DPoP key: send a proof')
+        return undefined
+      }
+      return await check(request, reply, undefined, () => new UseDpopNonceError())
+    },
+    async forResource (request, reply, accessToken, jkt) {
+      const presented = await check(request, reply, accessToken, () => new UseDpopNonceResourceError())
+      if (presented !== jkt) throw new DpopProofInvalidError('the proof is signed by another key than the token is bound to')
+    }
+  }
+  app.decorate('dpop', guard)
+}, { name: 'dpop', dependencies: ['signing-keys'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dpop: DpopGuard
+  }
+}
