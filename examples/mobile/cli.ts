@@ -1,6 +1,6 @@
 // A mobile-style client from a terminal: the client library in header mode,
-// with the refresh token in a file only its owner can read (the stand-in for a
-// phone's Keychain/Keystore). Each command is a fresh process, like an app
+// with the refresh token, and the DPoP key its session is bound to, in files
+// only their owner can read (the stand-ins for a phone's Keychain/Keystore). Each command is a fresh process, like an app
 // launched again: the access token is never written down, only the refresh
 // token, and it is rotated on every start.
 //
@@ -9,12 +9,13 @@
 //   npm run example:mobile -- me | sessions | end-session <id> | logout | logout-all
 //   npm run example:mobile -- register alice
 // Environment: AUTH_URL (default http://127.0.0.1:3000),
-//              AUTH_TOKEN_FILE (default ~/.auth-example/refresh-token)
+//              AUTH_TOKEN_FILE (default ~/.auth-example/refresh-token; the key beside it, dpop-key.json)
+//              AUTH_DPOP=off to send no DPoP proofs
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { AuthError, createAuthClient, isMfaRequired, type SignedOutReason } from '../../client/index.ts'
 import { createInterface } from 'node:readline/promises'
-import { fileStorage } from './file-storage.ts'
+import { fileKeyStore, fileStorage } from './file-storage.ts'
 
 const baseUrl = process.env.AUTH_URL ?? 'http://127.0.0.1:3000'
 const tokenFile = process.env.AUTH_TOKEN_FILE ?? join(homedir(), '.auth-example', 'refresh-token')
@@ -49,7 +50,8 @@ async function prompt (question: string): Promise<string> {
 const [command, arg] = process.argv.slice(2)
 const usage = 'usage: example:mobile -- register <username> | login <username> | me | sessions | end-session <id> | logout | logout-all'
 
-const auth = createAuthClient({ baseUrl, mode: 'header', storage: fileStorage(tokenFile) })
+const dpop = process.env.AUTH_DPOP === 'off' ? false : fileKeyStore(join(dirname(tokenFile), 'dpop-key.json'))
+const auth = createAuthClient({ baseUrl, mode: 'header', storage: fileStorage(tokenFile), dpop })
 let signedOut: SignedOutReason | undefined
 auth.on('signedOut', ({ reason }) => { signedOut = reason })
 

@@ -11,9 +11,10 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/': { path: here('./index.html'), type: 'text/html; charset=utf-8' },
   '/style.css': { path: here('./style.css'), type: 'text/css; charset=utf-8' },
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
-  // app.ts imports '../../client/index.ts', which the browser resolves to this path.
-  '/client/index.ts': { path: here('../../client/index.ts'), type: 'text/javascript; charset=utf-8', ts: true },
-  '/client/webauthn.ts': { path: here('../../client/webauthn.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  // app.ts imports '../../client/index.ts', which the browser resolves to /client/index.ts (and its modules beside it).
+  ...Object.fromEntries(['index', 'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn'].map((name) => [
+    `/client/${name}.ts`, { path: here(`../../client/${name}.ts`), type: 'text/javascript; charset=utf-8', ts: true }
+  ])),
   // A QR code for TOTP enrolment, drawn in the page (the secret never leaves it).
   '/vendor/uqr.mjs': { path: fileURLToPath(import.meta.resolve('uqr')), type: 'text/javascript; charset=utf-8' }
 }

@@ -3,35 +3,11 @@
 // it, the retry of a lost refresh answer, tabs sharing one refresh.
 import t from 'tap'
 import * as OTPAuth from 'otpauth'
-import { AuthError, createAuthClient, isMfaRequired, memoryStorage, type AuthClientOptions, type SignedOutReason } from '../../client/index.ts'
-import { buildApp } from '../helpers/app.ts'
+import { AuthError, createAuthClient, isMfaRequired, memoryStorage, type SignedOutReason } from '../../client/index.ts'
+import { service } from '../helpers/client-service.ts'
 import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A real service on a port, with fetch counted per path (and tampered with on demand). */
-async function service (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {
-  const { app } = await buildApp(t, { backend: 'embedded', env })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address() as { port: number }
-  const baseUrl = `http://127.0.0.1:${address.port}`
-  const calls: string[] = []
-  let tamper: ((path: string, forward: () => Promise<Response>) => Promise<Response>) | undefined
-  const counted: typeof fetch = async (input, init) => {
-    const path = new URL(String(input)).pathname
-    calls.push(`${init?.method ?? 'GET'} ${path}`)
-    const forward = () => fetch(input, init)
-    return tamper !== undefined ? tamper(path, forward) : forward()
-  }
-  const count = (call: string) => calls.filter((c) => c === call).length
-  const client = (opts: Partial<AuthClientOptions> = {}) => {
-    const c = createAuthClient({ baseUrl, mode: 'header', fetch: counted, retryDelays: [50, 100, 200], ...opts })
-    t.teardown(() => c.close())
-    return c
-  }
-  const setTamper = (fn: typeof tamper) => { tamper = fn }
-  return { app, baseUrl, calls, count, client, setTamper }
-}
 
 async function newUser (c: ReturnType<typeof createAuthClient>) {
   const name = uniqueName('Lib')
