@@ -100,7 +100,7 @@ export function normalizeHtu (value: string): string | null {
 
 export function createDpop (deps: { replay: ReplayStore, nonceKey?: KeyObject, now?: () => number }) {
   const now = deps.now ?? Date.now
-  const keys = new Map<string, CryptoKey | Uint8Array>()
+  const keys = new Map<string, { key: CryptoKey | Uint8Array, jkt: string }>()
   const nonceKey = deps.nonceKey
 
   function nonceFor (period: number): string {
@@ -121,13 +121,16 @@ export function createDpop (deps: { replay: ReplayStore, nonceKey?: KeyObject, n
     return value === nonceFor(period) || value === nonceFor(period - 1)
   }
 
-  async function keyFor (jkt: string, jwk: JWK, alg: string): Promise<CryptoKey | Uint8Array> {
-    const cached = keys.get(`${alg}:${jkt}`)
+  /** The key and thumbprint of a proof's (already checked) public JWK: imported once per client, then cached by its members. */
+  async function keyFor (jwk: JWK, alg: string): Promise<{ key: CryptoKey | Uint8Array, jkt: string }> {
+    const id = `${alg}:${jwk.x}:${jwk.y ?? ''}`
+    const cached = keys.get(id)
     if (cached !== undefined) return cached
-    const key = await importJWK(jwk, alg)
+    const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, ...(jwk.y !== undefined ? { y: jwk.y } : {}) }
+    const entry = { key: await importJWK(pub, alg), jkt: await calculateJwkThumbprint(pub, 'sha256') }
     if (keys.size >= KEY_CACHE_SIZE) keys.delete(keys.keys().next().value!)
-    keys.set(`${alg}:${jkt}`, key)
-    return key
+    keys.set(id, entry)
+    return entry
   }
 
   /**
@@ -146,14 +149,16 @@ export function createDpop (deps: { replay: ReplayStore, nonceKey?: KeyObject, n
     const jwk = header.jwk
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new ProofError('jwk must be the public key')
     if (SECRET_MEMBERS.some((m) => m in jwk)) throw new ProofError('jwk must be a public key, never a private one')
-    const curveOk = alg === 'ES256' ? jwk.kty === 'EC' && jwk.crv === 'P-256' : jwk.kty === 'OKP' && jwk.crv === 'Ed25519'
+    const curveOk = alg === 'ES256'
+      ? jwk.kty === 'EC' && jwk.crv === 'P-256' && typeof jwk.x === 'string' && typeof jwk.y === 'string'
+      : jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.x === 'string' && jwk.y === undefined
     if (!curveOk) throw new ProofError('jwk does not fit alg')
     let jkt: string
     let payload: Record<string, unknown>
     try {
-      jkt = await calculateJwkThumbprint(jwk, 'sha256')
-      const key = await keyFor(jkt, { kty: jwk.kty, crv: jwk.crv, x: jwk.x, ...(jwk.y !== undefined ? { y: jwk.y } : {}) }, alg)
-      ;({ payload } = await jwtVerify(proof, key, { typ: 'dpop+jwt', algorithms: [alg], clockTolerance: IAT_WINDOW }))
+      const entry = await keyFor(jwk, alg)
+      jkt = entry.jkt
+      ;({ payload } = await jwtVerify(proof, entry.key, { typ: 'dpop+jwt', algorithms: [alg], clockTolerance: IAT_WINDOW }))
     } catch {
       throw new ProofError('the signature does not verify')
     }

@@ -150,3 +150,28 @@ t.test('a refresh lock held by a frozen tab: taken after lockWait, and the refre
   t.ok(waited >= 450 && waited < 5000, `after waiting for the lock about lockWait (${waited} ms)`)
   t.equal(s.count('POST /auth/refresh'), 1)
 })
+
+t.test('DPOP_NONCE=on: the library sends the nonce the service asks for, once, and goes on', async (t) => {
+  const s = await service(t, { DPOP_NONCE: 'on' })
+  const c = s.client()
+  await signUp(c)
+  t.equal(c.signedIn, true)
+  t.equal(s.count('POST /auth/login'), 2, 'the login was answered USE_DPOP_NONCE once, then sent with the nonce')
+  t.ok((await c.me()).username, 'calls carry the nonce')
+  t.equal(s.count('GET /auth/me'), 1, 'without another round trip')
+})
+
+t.test('cookie mode where the browser keeps no cookie (third-party cookies blocked): one clear sign-out', async (t) => {
+  // fetch outside a browser keeps no cookies at all: what a browser blocking them does to a cross-site SPA.
+  const s = await service(t, { ACCESS_TOKEN_TTL: '2' })
+  const c = s.client({ mode: 'cookie' })
+  const events: SignedOutReason[] = []
+  c.on('signedOut', (e) => events.push(e.reason))
+  await signUp(c)
+  t.equal((await c.authFetch('/auth/me')).status, 200, 'the first access token works')
+  await sleep(2500) // the renewal at 1.6 s finds no cookie
+  t.same(events, ['COOKIES_BLOCKED'], 'signed out once, saying why')
+  t.equal(s.count('POST /auth/refresh'), 1, 'one refresh, no loop')
+  const err = await c.me().catch((e) => e)
+  t.equal(err.code, 'SIGNED_OUT')
+})
