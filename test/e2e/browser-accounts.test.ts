@@ -11,6 +11,7 @@ import { startSpa } from '../../examples/spa/server.ts'
 import { launchChromium, screenshotPath, startService } from '../helpers/e2e.ts'
 import { freePort } from '../helpers/servers.ts'
 import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
+import { signUp, signedInView } from '../helpers/spa-page.ts'
 
 const ADMIN = { username: 'e2e-admin', password: 'the e2e admin passphrase' }
 const spaPort = await freePort()
@@ -25,19 +26,6 @@ async function open (context: BrowserContext, url = spaOrigin): Promise<Page> {
   const page = await context.newPage()
   await page.goto(url)
   return page
-}
-
-async function signedInView (page: Page, username: string): Promise<void> {
-  await page.locator('#signed-in').waitFor({ state: 'visible' })
-  await page.waitForFunction((name) => document.getElementById('protected')?.textContent === `Hello, ${name}!`, username)
-}
-
-async function signUp (page: Page, username: string): Promise<void> {
-  await page.locator('#loading').waitFor({ state: 'hidden' })
-  await page.fill('#sign-up input[name=username]', username)
-  await page.fill('#sign-up input[name=password]', GOOD_PASSWORD)
-  await page.click('#sign-up button[type=submit]')
-  await signedInView(page, username)
 }
 
 async function signOut (page: Page): Promise<void> {

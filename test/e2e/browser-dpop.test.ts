@@ -9,7 +9,8 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { startSpa } from '../../examples/spa/server.ts'
 import { launchChromium, screenshotPath, startService } from '../helpers/e2e.ts'
 import { freePort } from '../helpers/servers.ts'
-import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
+import { uniqueName } from '../helpers/client.ts'
+import { openSpa, signUp, signedInView } from '../helpers/spa-page.ts'
 
 const TTL = 4
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -39,25 +40,6 @@ function watch (context: BrowserContext, base: string): Seen {
     }
   })
   return seen
-}
-
-async function open (context: BrowserContext, url: string): Promise<Page> {
-  const page = await context.newPage()
-  await page.goto(url)
-  await page.locator('#loading').waitFor({ state: 'hidden' })
-  return page
-}
-
-async function signedInView (page: Page, username: string): Promise<void> {
-  await page.locator('#signed-in').waitFor({ state: 'visible' })
-  await page.waitForFunction((name) => document.getElementById('protected')?.textContent === `Hello, ${name}!`, username)
-}
-
-async function signUp (page: Page, username: string): Promise<void> {
-  await page.fill('#sign-up input[name=username]', username)
-  await page.fill('#sign-up input[name=password]', GOOD_PASSWORD)
-  await page.click('#sign-up button[type=submit]')
-  await signedInView(page, username)
 }
 
 /** The key pair as page scripts find it in IndexedDB, and what they can do with it. */
@@ -98,7 +80,7 @@ t.test('DPoP in the SPA: a non-extractable key in IndexedDB, two tabs, a reload'
   t.teardown(spa.close)
   const context = await browser.newContext()
   const seen = watch(context, service.base)
-  const a = await open(context, spa.url)
+  const a = await openSpa(context, spa.url)
   const name = uniqueName('Dpop')
   await signUp(a, name)
   t.same([...seen.tokenTypes], ['DPoP'], 'the session is bound: token_type DPoP')
@@ -113,7 +95,7 @@ t.test('DPoP in the SPA: a non-extractable key in IndexedDB, two tabs, a reload'
   t.equal(key.exported, 'refused', 'page scripts cannot export it in any format')
   t.notMatch(key.storage ?? '', /"d":|PRIVATE KEY/, 'no key material in localStorage, sessionStorage or cookies')
 
-  const b = await open(context, spa.url)
+  const b = await openSpa(context, spa.url)
   await signedInView(b, name)
   await sleep(TTL * 2000 + 500)
   for (const page of [a, b]) {
@@ -157,7 +139,7 @@ t.test('a SPA on another site: SameSite=None, Partitioned cookies, the CSRF valu
   t.teardown(spa.close)
   const context = await browser.newContext()
   const seen = watch(context, service.base)
-  const page = await open(context, `${spaOrigin}/`)
+  const page = await openSpa(context, `${spaOrigin}/`)
   const name = uniqueName('Cross')
   await signUp(page, name)
   t.same([...seen.tokenTypes], ['DPoP'], 'signed in, bound to the page\'s key')

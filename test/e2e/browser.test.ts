@@ -4,11 +4,12 @@
 // any race between tabs would show as a refresh-token reuse).
 import t from 'tap'
 import { createServer } from 'node:http'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { startSpa } from '../../examples/spa/server.ts'
 import { launchChromium, screenshotPath, startService } from '../helpers/e2e.ts'
 import { freePort } from '../helpers/servers.ts'
-import { GOOD_PASSWORD, uniqueName } from '../helpers/client.ts'
+import { uniqueName } from '../helpers/client.ts'
+import { openSpa, signIn, signUp, signedInView, signedOutView } from '../helpers/spa-page.ts'
 
 const TTL = 4
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -39,37 +40,7 @@ function watchRefreshes (context: BrowserContext): number[] {
   return times
 }
 
-async function open (context: BrowserContext): Promise<Page> {
-  const page = await context.newPage()
-  await page.goto(spa.url)
-  await page.locator('#loading').waitFor({ state: 'hidden' })
-  return page
-}
-
-async function signedInView (page: Page, username: string): Promise<void> {
-  await page.locator('#signed-in').waitFor({ state: 'visible' })
-  await page.waitForFunction((name) => document.getElementById('protected')?.textContent === `Hello, ${name}!`, username)
-}
-
-async function signUp (page: Page, username: string): Promise<void> {
-  await page.fill('#sign-up input[name=username]', username)
-  await page.fill('#sign-up input[name=password]', GOOD_PASSWORD)
-  await page.click('#sign-up button[type=submit]')
-  await signedInView(page, username)
-}
-
-async function signIn (page: Page, username: string): Promise<void> {
-  await page.fill('#sign-in input[name=username]', username)
-  await page.fill('#sign-in input[name=password]', GOOD_PASSWORD)
-  await page.click('#sign-in button[type=submit]')
-  await signedInView(page, username)
-}
-
-/** Waits for the signed-out screen; returns the notice it shows. */
-async function signedOutView (page: Page): Promise<string> {
-  await page.locator('#signed-out').waitFor({ state: 'visible' })
-  return (await page.textContent('#notice')) ?? ''
-}
+const open = (context: BrowserContext) => openSpa(context, spa.url)
 
 t.test('1. after sign-in no page script can see the refresh token', async (t) => {
   const context = await browser.newContext()
