@@ -50,6 +50,8 @@ export interface Session {
   /** How the session signed in (RFC 8176): pwd, otp, hwk, swk, user. */
   amr: string[]
   authTime: string
+  /** Bound to a DPoP key: its tokens are worthless without that key. */
+  dpopBound: boolean
 }
 
 /** A password login that needs a second step (the user has TOTP). */

@@ -66,7 +66,7 @@ async function loadProtected (): Promise<void> {
 function sessionRow (s: Session): HTMLTableRowElement {
   const row = document.createElement('tr')
   row.dataset.session = s.id
-  const cells = [new Date(s.createdAt).toLocaleString(), new Date(s.lastUsedAt).toLocaleString(), signInMethod(s.amr), s.userAgent ?? 'unknown', s.ip ?? '']
+  const cells = [new Date(s.createdAt).toLocaleString(), new Date(s.lastUsedAt).toLocaleString(), signInMethod(s.amr) + (s.dpopBound ? ', key-bound' : ''), s.userAgent ?? 'unknown', s.ip ?? '']
   for (const [i, text] of cells.entries()) {
     const td = document.createElement('td')
     td.textContent = text

@@ -62,7 +62,7 @@ t.test('register a passkey in the SPA, sign out, sign in with it (no username, n
   await signedInView(page, username)
   t.pass('signed in with the passkey')
   await page.waitForFunction(() => document.querySelectorAll('#sessions tr').length > 0)
-  t.same(await sessionMethods(page), ['passkey'], 'the session says it signed in with a passkey (the password session ended at sign-out)')
+  t.same(await sessionMethods(page), ['passkey, key-bound'], 'the session says it signed in with a passkey (the password session ended at sign-out), bound to the page\'s DPoP key')
   const { credentials: after } = await cdp.send('WebAuthn.getCredentials', { authenticatorId })
   t.ok(after[0].signCount >= 1, 'the authenticator signed with its counter moving on')
   await page.screenshot({ path: screenshotPath('spa-passkey-signed-in') })
@@ -102,7 +102,7 @@ t.test('enrol TOTP from the QR page, sign out, sign in with a code computed here
   await page.click('#mfa-step button[type=submit]')
   await signedInView(page, username)
   await page.waitForFunction(() => document.querySelectorAll('#sessions tr').length > 0)
-  t.same(await sessionMethods(page), ['password + code'])
+  t.same(await sessionMethods(page), ['password + code, key-bound'])
 })
 
 t.test('the set-a-new-password page takes the reset token from the URL fragment', async (t) => {

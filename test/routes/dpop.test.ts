@@ -63,6 +63,9 @@ for (const backend of backends) {
       t.equal(refreshed.json().token_type, 'DPoP')
       t.same(claimsOf(refreshed.json().access_token).cnf, { jkt: key.jkt }, 'the binding is carried by every refresh')
       t.equal((await meWith(app, refreshed.json().access_token, key)).statusCode, 200)
+      const token = refreshed.json().access_token
+      const list = await app.inject({ url: '/auth/sessions', headers: { authorization: `DPoP ${token}`, dpop: await key.proof('GET', '/auth/sessions', { accessToken: token }) } })
+      t.same(list.json().map((s: { dpopBound: boolean }) => s.dpopBound), [true], 'the session list says the session is bound')
     })
 
     t.test('EdDSA keys bind as ES256 ones do', async (t) => {
@@ -172,6 +175,8 @@ for (const backend of backends) {
       const key = await dpopKey()
       t.equal((await meWith(app, login.access_token, key)).json().code, 'TOKEN_INVALID', 'an unbound token under the DPoP scheme')
       t.equal((await refreshWith(app, login.refresh_token)).statusCode, 200)
+      const list = await app.inject({ url: '/auth/sessions', headers: { authorization: `Bearer ${login.access_token}` } })
+      t.same(list.json().map((s: { dpopBound: boolean }) => s.dpopBound), [false], 'and is listed as unbound')
     })
 
     t.test('an unbound session shown a proof at refresh is bound from then on', async (t) => {

@@ -28,7 +28,7 @@ for (const backend of backends) {
       t.equal(list.statusCode, 200)
       const sessions = list.json()
       t.equal(sessions.length, 2)
-      t.same(Object.keys(sessions[0]).sort(), ['amr', 'authTime', 'createdAt', 'current', 'id', 'ip', 'lastUsedAt', 'userAgent'])
+      t.same(Object.keys(sessions[0]).sort(), ['amr', 'authTime', 'createdAt', 'current', 'dpopBound', 'id', 'ip', 'lastUsedAt', 'userAgent'])
       t.equal(sessions.filter((s: { current: boolean }) => s.current).length, 1, 'exactly one is the current one')
       const other = sessions.find((s: { userAgent: string }) => s.userAgent === 'PhoneApp/1.0')
       t.ok(other, 'the user agent is recorded')

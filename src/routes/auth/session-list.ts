@@ -15,9 +15,10 @@ const SessionSchema = {
     ip: { type: ['string', 'null'] },
     current: { type: 'boolean' },
     amr: { type: 'array', items: { type: 'string' }, description: 'how the session signed in (RFC 8176): pwd, otp, hwk, swk, user' },
-    authTime: { type: 'string', format: 'date-time' }
+    authTime: { type: 'string', format: 'date-time' },
+    dpopBound: { type: 'boolean', description: 'the session is bound to a DPoP key: its tokens are worthless without it' }
   },
-  required: ['id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip', 'current', 'amr', 'authTime']
+  required: ['id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip', 'current', 'amr', 'authTime', 'dpopBound']
 } as const
 
 export default async function sessionListRoutes (app: FastifyInstance) {
@@ -30,7 +31,7 @@ export default async function sessionListRoutes (app: FastifyInstance) {
     const { sub, sid } = request.auth!
     const sessions = await app.sessions.listActive(sub)
     return sessions.map((s) => ({
-      id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid, amr: s.amr, authTime: s.authTime.toISOString()
+      id: s.id, createdAt: s.createdAt.toISOString(), lastUsedAt: s.lastUsedAt.toISOString(), userAgent: s.userAgent, ip: s.ip, current: s.id === sid, amr: s.amr, authTime: s.authTime.toISOString(), dpopBound: s.dpopJkt !== null
     }))
   })
 
