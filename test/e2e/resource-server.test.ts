@@ -16,7 +16,8 @@ const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64
 t.test('a resource server follows rotation and revocation', async (t) => {
   const { app } = await buildApp(t, { backend: 'real', env: { JWKS_MAX_AGE: '1', REVOCATION_FEED_TOKEN: FEED, ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } })
   const authUrl = await app.listen({ port: 0, host: '127.0.0.1' })
-  const rs: FastifyInstance = await createResourceServer({ authUrl, feedToken: FEED, pollMs: 200 })
+  // Stale after 2 s without a read (ten polls): a loaded CI machine can stall a process for more than three.
+  const rs: FastifyInstance = await createResourceServer({ authUrl, feedToken: FEED, pollMs: 200, staleMs: 2000 })
   t.teardown(() => rs.close())
   const hello = (token: string) => rs.inject({ url: '/api/hello', headers: { authorization: `Bearer ${token}` } })
 
@@ -75,6 +76,6 @@ t.test('a resource server follows rotation and revocation', async (t) => {
 
   t.test('it fails closed when the feed cannot be read', async (t) => {
     await app.close()
-    t.ok(await eventually(async () => (await hello(user.accessToken!)).statusCode === 503, 3000, 100), '503 once the last read is stale')
+    t.ok(await eventually(async () => (await hello(user.accessToken!)).statusCode === 503, 6000, 100), '503 once the last read is stale')
   })
 })
