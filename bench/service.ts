@@ -35,23 +35,18 @@ export function buildOnce (): void {
   built = true
 }
 
-/**
- * `wrapper`: a command the service runs under (valgrind's, for
- * bench/instructions.ts); `readyTimeoutMs`: how long start-up may take.
- */
-export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string, readyPath?: string, wrapper?: string[], readyTimeoutMs?: number } = {}): Promise<Service> {
+export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string, readyPath?: string } = {}): Promise<Service> {
   buildOnce()
   const port = await freePort()
   const production = productionCommand()
   const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), opts.script ?? production.script]
-  const wrapped = [...(opts.wrapper ?? []), process.execPath, ...args]
-  const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', ...wrapped]] : [wrapped[0], wrapped.slice(1)]
+  const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
   const proc = spawn(cmd, argv, {
     env: { ...process.env, ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, opts.readyTimeoutMs ?? 60_000, 'service')
+  await waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
   return {
     base,
     proc,
