@@ -594,9 +594,8 @@ class Client implements AuthClient {
       const csrf = this.csrf()
       if (csrf !== null) headers['x-csrf-token'] = csrf
     }
-    // A bound session's refresh credential is checked with a proof that has no ath.
-    if (proof !== undefined && this.mode === 'header' && init.json !== undefined) init.proof = 'token-endpoint'
-    if (proof !== undefined && this.mode === 'cookie' && headers['x-csrf-token'] !== undefined) init.proof = 'token-endpoint'
+    // A bound session's refresh credential, when one is sent, is checked with a proof that has no ath.
+    if (proof !== undefined && (init.json !== undefined || headers['x-csrf-token'] !== undefined)) init.proof = 'token-endpoint'
     try {
       const res = await this.send('/auth/logout', init)
       if (!res.ok) throw await errorOf(res)

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { DpopProofInvalidError, UseDpopNonceError, UseDpopNonceResourceError } from '../errors.ts'
 import { createDpop, createMemoryReplayStore, createRedisReplayStore, normalizeHtu, NonceError, ProofError } from '../services/dpop.ts'
-import { createRedis } from '../services/redis-connection.ts'
+import { createCommandRedis } from '../services/redis-connection.ts'
 import { authMode } from '../routes/auth/token-response.ts'
 
 export interface DpopGuard {
@@ -34,8 +34,7 @@ export default fp(async function dpopPlugin (app, opts: { config: Config, redisP
   const { config } = opts
   let replay
   if (config.redis !== undefined) {
-    const redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
-    redis.on('error', () => {})
+    const redis = createCommandRedis(config.redis)
     app.addHook('onClose', async () => { redis.shutdown() })
     replay = createRedisReplayStore(redis, `${opts.redisPrefix ?? 'auth:'}dpop:`)
   } else {

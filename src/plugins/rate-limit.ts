@@ -8,7 +8,7 @@
 // holds against a guesser with many addresses, and still lets the user in
 // from an address they signed in from before.
 import fp from 'fastify-plugin'
-import { createRedis, type Connection } from '../services/redis-connection.ts'
+import { createCommandRedis, type Connection } from '../services/redis-connection.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
@@ -47,8 +47,7 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
   const { config } = opts
   let redis: Connection | undefined
   if (config.redis !== undefined) {
-    redis = createRedis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
-    redis.on('error', () => {})
+    redis = createCommandRedis(config.redis)
     app.addHook('onClose', async () => { redis?.shutdown() })
   }
   const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`)

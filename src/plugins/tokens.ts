@@ -95,7 +95,8 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
     if (m === null) throw new TokenInvalidError()
     const dpop = m[1].length === 4
     const token = m[2]
-    const hit = verified.get(token, Date.now())
+    // A Bearer token was looked up above; a DPoP one is looked up here.
+    const hit = dpop ? verified.get(token, Date.now()) : undefined
     if (hit !== undefined) return presented(hit, dpop, token)
     const kid = kidOf(token)
     const verify = kid === undefined ? undefined : keyring.verifier(kid)

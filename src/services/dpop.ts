@@ -8,7 +8,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, ty
 import type { Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 
-export const DPOP_ALGS = ['ES256', 'EdDSA'] as const
+const DPOP_ALGS: readonly string[] = ['ES256', 'EdDSA']
 /** How far a proof's `iat` may be from the server's clock, either way (seconds). */
 export const IAT_WINDOW = 60
 /** A `jti` is remembered this long: past it, the proof's `iat` is out of the window anyway. */
@@ -145,7 +145,7 @@ export function createDpop (deps: { replay: ReplayStore, nonceKey?: KeyObject, n
     try { header = decodeProtectedHeader(proof) } catch { throw new ProofError('the header does not decode') }
     if (header.typ !== 'dpop+jwt') throw new ProofError('typ must be dpop+jwt')
     const alg = header.alg
-    if (alg !== 'ES256' && alg !== 'EdDSA') throw new ProofError('alg must be ES256 or EdDSA')
+    if (alg === undefined || !DPOP_ALGS.includes(alg)) throw new ProofError('alg must be ES256 or EdDSA')
     const jwk = header.jwk
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new ProofError('jwk must be the public key')
     if (SECRET_MEMBERS.some((m) => m in jwk)) throw new ProofError('jwk must be a public key, never a private one')

@@ -52,6 +52,17 @@ function open (target: RedisTarget, options: RedisOptions): Redis {
   })
 }
 
+/**
+ * A connection for single commands on the request path (rate-limit counters,
+ * DPoP replay claims): no offline queue and short timeouts, so that an
+ * outage answers at once; its errors are the callers' to handle.
+ */
+export function createCommandRedis (target: RedisTarget): Connection {
+  const conn = createRedis(target, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2000 })
+  conn.on('error', () => {})
+  return conn
+}
+
 /** Accepts a plain URL where a target is expected (tests, the CLI of old). */
 export function toTarget (target: RedisTarget | string): RedisTarget {
   return typeof target === 'string' ? { url: target } : target
