@@ -88,9 +88,10 @@ for (const backend of backends) {
       }
       t.equal((await meWith(app, login.access_token, thiefKey)).json().code, 'DPOP_PROOF_INVALID', "a proof by the thief's key on /auth/me")
       t.equal((await meWith(app, login.access_token, undefined, 'Bearer')).json().code, 'TOKEN_INVALID')
-      t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { 'x-auth-mode': 'header' }, payload: { refresh_token: login.refresh_token } })).statusCode, 401, 'nor can the thief end the session')
+      const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: { 'x-auth-mode': 'header' }, payload: { refresh_token: login.refresh_token } })
+      t.equal(logout.statusCode, 204, 'a logout without the key answers as for an unknown token (logout never tells whether a token exists)...')
 
-      t.equal((await meWith(app, login.access_token, victimKey)).statusCode, 200, "the victim's access token still works")
+      t.equal((await meWith(app, login.access_token, victimKey)).statusCode, 200, "...and ends nothing: the victim's access token still works")
       const next = await refreshWith(app, login.refresh_token, await victimKey.proof('POST', '/auth/refresh'))
       t.equal(next.statusCode, 200, "the victim's refresh token was not spent by the attempts")
 
