@@ -24,24 +24,36 @@ export const LOGIN_LIMITS = {
   knownAddressMs: 30 * 24 * 60 * MINUTE
 }
 
+/** A guess counted before it is checked; a wrong one needs nothing more: it stays counted. */
+export interface Attempt {
+  /** The guess was right or was no guess (refused for another reason): it is uncounted. */
+  uncount: () => Promise<void>
+}
+export interface LoginAttempt extends Attempt {
+  /** The password was right: this pair's and account's failures start again, and the address is known. */
+  succeeded: () => Promise<void>
+}
+
 export interface LoginThrottle {
-  /** Throws 429 when this account may not be tried from this address now. */
-  check: (username: string, request: FastifyRequest, reply: FastifyReply) => Promise<void>
-  failed: (username: string, request: FastifyRequest) => Promise<void>
-  succeeded: (username: string, request: FastifyRequest) => Promise<void>
+  /**
+   * Counts a password guess for this account from this address before it is
+   * checked (so that concurrent guesses cannot all pass a check made before
+   * any failed); 429 when the account may not be tried from here now.
+   */
+  begin: (username: string, request: FastifyRequest, reply: FastifyReply) => Promise<LoginAttempt>
 }
 
 /** Wrong second-factor codes, per account: 5 in 15 min (a 6-digit code must not be guessable). */
 export const MFA_CODE_LIMIT = { max: 5, windowMs: 15 * MINUTE }
 
 export interface MfaThrottle {
-  /** Throws 429 once the account has had MFA_CODE_LIMIT wrong codes in the window. */
-  check: (userId: string, reply: FastifyReply) => Promise<void>
-  failed: (userId: string) => Promise<void>
+  /** Counts a code before it is checked; 429 once MFA_CODE_LIMIT codes in the window were wrong or are being checked. */
+  begin: (userId: string, reply: FastifyReply) => Promise<Attempt>
 }
 
 const off: Guard = async () => {}
-const noThrottle: LoginThrottle = { check: async () => {}, failed: async () => {}, succeeded: async () => {} }
+const settled = async () => {}
+const noThrottle: LoginThrottle = { begin: async () => ({ uncount: settled, succeeded: settled }) }
 
 export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string }) {
   const { config } = opts
@@ -59,12 +71,13 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
 
   // Always on, RATE_LIMIT=off included: without it a 6-digit code falls to a million tries.
   app.decorate('mfaThrottle', {
-    async check (userId, reply) {
-      const { current, ttl } = await limiter.peek(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
-      if (current >= MFA_CODE_LIMIT.max) throw tooMany(reply, ttl, 'mfa-code-failures')
-    },
-    async failed (userId) {
-      await limiter.hit(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
+    async begin (userId, reply) {
+      const taken = await limiter.reserve(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
+      if (taken.current > MFA_CODE_LIMIT.max) {
+        await taken.giveBack()
+        throw tooMany(reply, taken.ttl, 'mfa-code-failures')
+      }
+      return { uncount: taken.giveBack }
     }
   } satisfies MfaThrottle)
 
@@ -89,21 +102,23 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     return { pair: `login-fail:${acct}:${addr}`, acct: `login-fail:${acct}`, known: `login-known:${acct}:${addr}` }
   }
   const loginThrottle: LoginThrottle = {
-    async check (username, request, reply) {
+    async begin (username, request, reply) {
       const k = keys(username, request)
-      const pair = await limiter.peek(k.pair, L.failuresPerAccountAndAddress.windowMs)
-      if (pair.current >= L.failuresPerAccountAndAddress.max) throw tooMany(reply, pair.ttl, 'login-failures-account-address')
-      const acct = await limiter.peek(k.acct, L.failuresPerAccount.windowMs)
-      if (acct.current >= L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) throw tooMany(reply, acct.ttl, 'login-failures-account')
-    },
-    async failed (username, request) {
-      const k = keys(username, request)
-      await Promise.all([limiter.hit(k.pair, L.failuresPerAccountAndAddress.windowMs), limiter.hit(k.acct, L.failuresPerAccount.windowMs)])
-    },
-    async succeeded (username, request) {
-      const k = keys(username, request)
-      // "Consecutive" failures: a success starts the count again.
-      await Promise.all([limiter.reset(k.pair), limiter.reset(k.acct), limiter.hit(k.known, L.knownAddressMs)])
+      const pair = await limiter.reserve(k.pair, L.failuresPerAccountAndAddress.windowMs)
+      if (pair.current > L.failuresPerAccountAndAddress.max) {
+        await pair.giveBack()
+        throw tooMany(reply, pair.ttl, 'login-failures-account-address')
+      }
+      const acct = await limiter.reserve(k.acct, L.failuresPerAccount.windowMs)
+      if (acct.current > L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) {
+        await Promise.all([pair.giveBack(), acct.giveBack()])
+        throw tooMany(reply, acct.ttl, 'login-failures-account')
+      }
+      return {
+        uncount: async () => { await Promise.all([pair.giveBack(), acct.giveBack()]) },
+        // "Consecutive" failures: a success starts the count again.
+        succeeded: async () => { await Promise.all([limiter.reset(k.pair), limiter.reset(k.acct), limiter.hit(k.known, L.knownAddressMs)]) }
+      }
     }
   }
 

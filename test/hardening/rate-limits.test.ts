@@ -2,7 +2,7 @@
 // the user out), an account-wide ceiling that spares the user's own
 // addresses, per-address limits (IPv6 by /64), shared by every instance
 // through Redis and kept in process while Redis is down.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildApp, backends } from '../helpers/app.ts'
 import { startOwnRedis } from '../helpers/servers.ts'
 import { uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
@@ -18,6 +18,30 @@ async function registered (app: FastifyInstance, prefix: string): Promise<string
   const res = await app.inject({ method: 'POST', url: '/auth/register', remoteAddress: `10.250.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`, payload: { username: name, password: GOOD_PASSWORD } })
   if (res.statusCode !== 201) throw new Error(`register: ${res.statusCode}`)
   return name
+}
+
+const tally = (statuses: number[]) => ({ tried: statuses.filter((s) => s === 401).length, limited: statuses.filter((s) => s === 429).length })
+
+/**
+ * Five rounds of guesses sent all at once (spread over the given instances):
+ * from one address at one account, then from one address each. Only as many
+ * as the limit may reach the password check; a check made before any of them
+ * was counted would let them all through. `net`: the second octet of the
+ * addresses used (each call its own, as the per-address limits last a minute).
+ */
+async function burstRounds (t: Test, apps: FastifyInstance[], net: number) {
+  const pairMax = LOGIN_LIMITS.failuresPerAccountAndAddress.max
+  const accountMax = LOGIN_LIMITS.failuresPerAccount.max
+  for (let round = 0; round < 5; round++) {
+    const victim = await registered(apps[0], 'Burst')
+    const oneAddress = await Promise.all(Array.from({ length: 25 }, (_, i) => loginOn(apps[i % apps.length])(victim, `burst guess ${i}`, `10.${net}.${round}.1`)))
+    t.same(tally(oneAddress.map((r) => r.statusCode)), { tried: pairMax, limited: 25 - pairMax }, `round ${round + 1}: ${pairMax} guesses from one address reach the check`)
+
+    const spread = await registered(apps[0], 'Spread')
+    const manyAddresses = await Promise.all(Array.from({ length: accountMax + 30 }, (_, i) => loginOn(apps[i % apps.length])(spread, `spread guess ${i}`, `10.${net + 1}.${round}.${i}`)))
+    t.same(tally(manyAddresses.map((r) => r.statusCode)), { tried: accountMax, limited: 30 }, `round ${round + 1}: ${accountMax} guesses from many addresses reach the check`)
+    t.equal((await loginOn(apps[0])(victim, GOOD_PASSWORD, `10.${net + 2}.${round}.1`)).statusCode, 200, 'the owner still signs in from elsewhere')
+  }
 }
 
 for (const backend of backends) {
@@ -84,7 +108,16 @@ for (const backend of backends) {
       t.equal(status, 429)
     })
 
+    t.test('guesses sent at once are counted before they are checked: exactly the limit is tried, in every round', async (t) => {
+      await burstRounds(t, [app], 20)
+    })
+
     if (backend === 'real') {
+      t.test('guesses sent at once to two instances: exactly the limit is tried between them', async (t) => {
+        const other = await buildApp(t, { backend, env: { RATE_LIMIT: 'on' }, redis, databaseUrl })
+        await burstRounds(t, [app, other.app], 30)
+      })
+
       t.test('the limits are shared by every instance', async (t) => {
         const other = await buildApp(t, { backend, env: { RATE_LIMIT: 'on' }, redis, databaseUrl })
         const name = await registered(app, 'Shared')

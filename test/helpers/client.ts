@@ -50,12 +50,13 @@ export class Client {
     return this.jar.size === 0 ? undefined : [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
   }
 
-  async request (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, opts: { body?: unknown, headers?: Record<string, string>, bearer?: boolean } = {}) {
+  async request (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, opts: { body?: unknown, headers?: Record<string, string>, bearer?: boolean, app?: FastifyInstance } = {}) {
     const headers: Record<string, string> = { 'x-auth-mode': this.mode, ...opts.headers }
     const cookie = this.cookieHeader()
     if (cookie !== undefined && this.mode === 'cookie') headers.cookie = cookie
     if (opts.bearer !== false && this.accessToken !== undefined && headers.authorization === undefined) headers.authorization = `Bearer ${this.accessToken}`
-    const res = await this.app.inject({ method, url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) })
+    // `app`: another instance of the service (same database and Redis) answers this one.
+    const res = await (opts.app ?? this.app).inject({ method, url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) })
     this.absorb(res)
     return res
   }

@@ -30,11 +30,28 @@ async function passwordStep (app: FastifyInstance, name: string, mode: 'header' 
   return { c, res, mfaToken: res.json().mfa_token as string }
 }
 
+/** `count` six-digit codes that are wrong now and for the next minute (none of them a code of a step within ±2). */
+function wrongCodes (totp: OTPAuth.TOTP, count: number, seed: number): string[] {
+  const valid = new Set([-2, -1, 0, 1, 2].map((d) => totp.generate({ timestamp: Date.now() + d * 30_000 })))
+  const out: string[] = []
+  for (let i = 0; out.length < count; i++) {
+    const code = String(100000 + seed * 1000 + i)
+    if (!valid.has(code)) out.push(code)
+  }
+  return out
+}
+
+/** How many answers checked the code (a 4xx of MFA_CODE_INVALID) and how many were held back (429). */
+const tally = (answers: Array<{ statusCode: number, json: () => { code?: string } }>) => ({
+  tried: answers.filter((r) => r.statusCode !== 429 && r.json().code === 'MFA_CODE_INVALID').length,
+  limited: answers.filter((r) => r.statusCode === 429).length
+})
+
 const secondStep = (c: Client, mfaToken: string, code: string) => c.request('POST', '/auth/login/mfa', { body: { mfa_token: mfaToken, code }, bearer: false })
 
 for (const backend of backends) {
   t.test(`${backend} backend`, async (t) => {
-    const { app } = await buildApp(t, { backend })
+    const { app, redis, databaseUrl } = await buildApp(t, { backend })
 
     t.test('TOTP enrolment: a pending secret, confirmed by a code, ten recovery codes, sealed at rest', async (t) => {
       const { c, name } = await signedIn(app, 'enrol')
@@ -156,6 +173,24 @@ for (const backend of backends) {
       const other = await withTotp(app)
       const o = await passwordStep(app, other.name)
       t.equal((await secondStep(o.c, o.mfaToken, other.totp.generate({ timestamp: Date.now() + 30_000 }))).statusCode, 200, 'another account is not affected')
+    })
+
+    t.test('wrong codes sent at once are counted before they are checked: exactly five are tried, in every round', async (t) => {
+      const instances = backend === 'real' ? [app, (await buildApp(t, { backend, redis, databaseUrl })).app] : [app]
+      for (let round = 0; round < 5; round++) {
+        const { c, totp } = await withTotp(app)
+        // Removal with an access token: nothing else serializes the guesses.
+        const removals = await Promise.all(wrongCodes(totp, 30, round).map((code, i) => c.request('DELETE', '/auth/mfa/totp', { body: { code }, app: instances[i % instances.length] })))
+        t.same(tally(removals), { tried: 5, limited: 25 }, `round ${round + 1}: removal`)
+        t.equal((await c.request('DELETE', '/auth/mfa/totp', { body: { code: totp.generate() } })).statusCode, 429, 'then even the right code waits')
+
+        // The second step of thirty password logins, each with its own mfa_token.
+        const other = await withTotp(app)
+        const steps = await Promise.all(instances.flatMap((instance) => Array.from({ length: 30 / instances.length }, () => passwordStep(instance, other.name))))
+        const codes = wrongCodes(other.totp, 30, round)
+        const answers = await Promise.all(steps.map((step, i) => secondStep(step.c, step.mfaToken, codes[i])))
+        t.same(tally(answers), { tried: 5, limited: 25 }, `round ${round + 1}: second step`)
+      }
     })
 
     t.test('removing TOTP needs a code; then a login has no second step', async (t) => {

@@ -38,19 +38,20 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
     // A proof, if sent, is checked before any other work; its key binds the session opened here.
     const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     const { username, password } = request.body
-    await app.loginThrottle.check(username, request, reply)
+    const attempt = await app.loginThrottle.begin(username, request, reply)
     let user
     try {
       user = await app.accounts.authenticate(username, password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
         app.metrics.login('failed')
-        await app.loginThrottle.failed(username, request)
         app.security.info({ event: 'login_failed', username: username.slice(0, 64), ip: request.ip }, 'login failed')
+      } else {
+        await attempt.uncount()
       }
       throw err
     }
-    await app.loginThrottle.succeeded(username, request)
+    await attempt.succeeded()
     // A hash made at another BCRYPT_COST is made again now that the password is known to be right.
     await app.accounts.rehashIfNeeded(user, password).catch((err) => app.log.warn({ reqId: request.id, err: { message: err.message } }, 'password re-hash failed; retried at the next login'))
     if (user.totp) {

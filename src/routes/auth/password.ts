@@ -20,17 +20,19 @@ export default async function passwordRoutes (app: FastifyInstance) {
     }
   }, async function changePassword (request, reply) {
     const { sub, sid, amr, preferred_username: username } = request.auth!
-    await app.loginThrottle.check(username, request, reply)
+    const attempt = await app.loginThrottle.begin(username, request, reply)
     let ended
     try {
       ended = await app.passwordLife.change(sub, sid, amr ?? [], request.body.current_password, request.body.new_password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
-        await app.loginThrottle.failed(username, request)
         app.security.info({ event: 'password_change_failed', userId: sub, ip: request.ip }, 'password change: wrong current password')
+      } else {
+        await attempt.uncount()
       }
       throw err
     }
+    await attempt.uncount()
     app.security.info({ event: 'password_changed', userId: sub, sessionId: sid, endedSessions: ended.length, ip: request.ip }, 'password changed; other sessions ended')
     reply.code(204).send()
   })

@@ -18,12 +18,16 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
 
   /** A code for the account's factor, under the per-account limit on wrong codes. */
   async function useCode (userId: string, code: string, reply: import('fastify').FastifyReply, wrong: () => Error) {
-    await app.mfaThrottle.check(userId, reply)
-    const used = await app.totp.use(userId, code)
-    if (used === false) {
-      await app.mfaThrottle.failed(userId)
-      throw wrong()
+    const attempt = await app.mfaThrottle.begin(userId, reply)
+    let used
+    try {
+      used = await app.totp.use(userId, code)
+    } catch (err) {
+      await attempt.uncount()
+      throw err
     }
+    if (used === false) throw wrong() // stays counted
+    await attempt.uncount()
     return used
   }
 
@@ -69,14 +73,15 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     }
   }, async function confirmTotp (request, reply) {
     const userId = request.auth!.sub
-    await app.mfaThrottle.check(userId, reply)
+    const attempt = await app.mfaThrottle.begin(userId, reply)
     let codes
     try {
       codes = await app.totp.confirm(userId, request.body.code)
     } catch (err) {
-      if ((err as { code?: string }).code === 'MFA_CODE_INVALID') await app.mfaThrottle.failed(userId)
+      if ((err as { code?: string }).code !== 'MFA_CODE_INVALID') await attempt.uncount()
       throw err
     }
+    await attempt.uncount()
     app.security.info({ event: 'totp_enabled', userId, ip: request.ip }, 'TOTP enabled')
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     return { recovery_codes: codes }
