@@ -1,7 +1,6 @@
 // The service as a Fastify plugin: tests build it with inject, server.ts listens.
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
-import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -116,11 +115,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(healthRoutes)
   await fastify.register(wellKnownRoutes, { maxAge: config.jwksMaxAge })
   fastify.addSchema(ErrorSchema)
-  // Tokens and personal data: never cached. Cookies are parsed only here,
-  // where the refresh cookie is read (Path=/auth), not on every request.
+  // Tokens and personal data: never cached. Cookies are parsed only by the
+  // routes that read or set them (routes/auth/token-response.ts withCookies).
   await fastify.register(async function privateRoutes (api) {
     noStore(api)
-    await api.register(cookie)
     await api.register(authRoutes, { prefix: '/auth', config })
     await api.register(adminUserRoutes, { prefix: '/admin' })
     await api.register(adminKeyRoutes, { prefix: '/admin' })

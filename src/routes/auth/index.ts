@@ -7,10 +7,15 @@ import sessionListRoutes from './session-list.ts'
 import passwordRoutes from './password.ts'
 import secondFactorRoutes from './second-factor.ts'
 import passkeyRoutes from './passkeys.ts'
+import { withCookies } from './token-response.ts'
 
 export default async function authRoutes (app: FastifyInstance, opts: { config: Config }) {
-  await app.register(credentialRoutes, { config: opts.config })
-  await app.register(refreshAndLogoutRoutes, { config: opts.config })
+  // Login, refresh and logout read or set the cookies; /login/mfa and
+  // /passkeys/authentication take them in a scope of their own.
+  await withCookies(app, async (scope) => {
+    await scope.register(credentialRoutes, { config: opts.config })
+    await scope.register(refreshAndLogoutRoutes, { config: opts.config })
+  })
   await app.register(identityRoutes)
   await app.register(sessionListRoutes)
   await app.register(passwordRoutes)

@@ -5,7 +5,7 @@ import type { Config } from '../../config.ts'
 import { NotFoundError, PasskeyRefusedError } from '../../errors.ts'
 import { isCredentialId } from '../../services/passkeys.ts'
 import { AuthModeHeaders, TokenResponseSchema, docs, errors } from './schemas.ts'
-import { authMode, sendTokens } from './token-response.ts'
+import { authMode, sendTokens, withCookies } from './token-response.ts'
 
 const PasskeySchema = {
   type: 'object',
@@ -89,7 +89,7 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
     return app.passkeys.authenticationOptions(request.body?.username)
   })
 
-  app.post<{ Body: { response: AuthenticationResponseJSON } }>('/passkeys/authentication', {
+  await withCookies(app, (app) => app.post<{ Body: { response: AuthenticationResponseJSON } }>('/passkeys/authentication', {
     preHandler: app.limits.login,
     schema: {
       tags: ['passkeys'],
@@ -117,5 +117,5 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, signIn.amr)
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, amr: signIn.amr }, 'login with a passkey')
     return sendTokens(app, opts.config, request, reply, rotation)
-  })
+  }))
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
 import { MfaCodeInvalidError, MfaCodeRefusedError, MfaTokenInvalidError } from '../../errors.ts'
 import { AuthModeHeaders, TokenResponseSchema, docs, errors } from './schemas.ts'
-import { authMode, sendTokens } from './token-response.ts'
+import { authMode, sendTokens, withCookies } from './token-response.ts'
 import { RECOVERY_CODES } from '../../services/totp.ts'
 
 const CodeBody = {
@@ -104,7 +104,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     reply.code(204).send()
   })
 
-  app.post<{ Body: { mfa_token: string, code: string } }>('/login/mfa', {
+  await withCookies(app, (app) => app.post<{ Body: { mfa_token: string, code: string } }>('/login/mfa', {
     preHandler: app.limits.login,
     schema: {
       summary: 'Second step of a password login: a TOTP code or a recovery code',
@@ -139,5 +139,5 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd', 'otp'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, factor: used }, 'login with a second factor')
     return sendTokens(app, opts.config, request, reply, rotation)
-  })
+  }))
 }

@@ -4,12 +4,26 @@
 // read the service's cookies); header mode returns the refresh token in the
 // body and sets no cookie at all. A session bound to a DPoP key answers with
 // token_type DPoP and access tokens that carry the key (`cnf.jkt`).
+import cookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
 import type { Rotation } from '../../services/sessions.ts'
 import { ValidationError } from '../../errors.ts'
 
 export type AuthMode = 'cookie' | 'header'
+
+/**
+ * Routes that read or set the refresh and CSRF cookies, in a scope of their
+ * own with the cookie plugin: only they parse the Cookie header and carry the
+ * plugin's onSend hook; the routes a Bearer token alone opens (/auth/me and
+ * the rest) do neither.
+ */
+export async function withCookies (app: FastifyInstance, routes: (scope: FastifyInstance) => unknown): Promise<void> {
+  await app.register(async function cookieRoutes (scope) {
+    await scope.register(cookie)
+    await routes(scope)
+  })
+}
 export const CSRF_COOKIE = 'csrf_token'
 
 export function authMode (request: FastifyRequest): AuthMode {
