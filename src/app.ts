@@ -71,6 +71,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     return send(reply, 500, 'INTERNAL', `Internal error; reference ${request.id}`)
   })
   fastify.setNotFoundHandler(function notFound (request, reply) {
+    fastify.metrics.unmatched(request, reply)
     send(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`)
   })
 

@@ -4,6 +4,7 @@
 // address. With METRICS_PORT unset the decorator is a set of no-ops and no
 // hook is added: the metrics cost nothing when they are off.
 import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -16,11 +17,13 @@ export interface Metrics {
   login: (result: LoginResult) => void
   refresh: (result: RefreshResult) => void
   rateLimited: (limit: string) => void
+  /** A request that matched no route (called by the not-found handler). */
+  unmatched: (request: FastifyRequest, reply: FastifyReply) => void
   /** The metrics listener's address, when on. */
   address: () => AddressInfo | undefined
 }
 
-const off: Metrics = { enabled: false, login: () => {}, refresh: () => {}, rateLimited: () => {}, address: () => undefined }
+const off: Metrics = { enabled: false, login: () => {}, refresh: () => {}, rateLimited: () => {}, unmatched: () => {}, address: () => undefined }
 
 export default fp(async function metricsPlugin (app, opts: { port?: number, host: string }) {
   if (opts.port === undefined) {
@@ -55,20 +58,34 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
   ]
   for (const g of gauges) registry.registerMetric(g)
 
-  // One child series per route, method and status, looked up by a string key:
-  // no label hashing per request (bounded: routes x methods x statuses).
-  const series = new Map<string, { observe: (seconds: number) => void }>()
-  app.addHook('onResponse', function observeRequest (request, reply, done) {
-    const route = request.routeOptions.url ?? 'unmatched'
-    const key = `${route} ${request.method} ${reply.statusCode}`
-    let child = series.get(key)
-    if (child === undefined) {
-      child = m.requests.labels(route, request.method, `${Math.floor(reply.statusCode / 100)}xx`)
-      series.set(key, child)
+  // One observer per route, made when the route is added: the route template
+  // is known then, so a request costs a child lookup by method and status
+  // (bounded: methods x statuses) and an observe. (Reading the template per
+  // request through request.routeOptions builds an object of twelve fields
+  // each time: about 7 µs of /auth/me's 49 were the metrics hook.)
+  type Child = { observe: (seconds: number) => void }
+  function observerFor (route: string) {
+    const children = new Map<string, Child>()
+    return function observeRequest (request: FastifyRequest, reply: FastifyReply, done: () => void) {
+      const key = request.method + reply.statusCode
+      let child = children.get(key)
+      if (child === undefined) {
+        child = m.requests.labels(route, request.method, `${Math.floor(reply.statusCode / 100)}xx`)
+        children.set(key, child)
+      }
+      child.observe(reply.elapsedTime / 1000)
+      done()
     }
-    child.observe(reply.elapsedTime / 1000)
-    done()
+  }
+  app.addHook('onRoute', function observeRoute (route) {
+    const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse]
+    route.onResponse = [...own, observerFor(route.url ?? route.path)] as typeof route.onResponse
   })
+  // Requests that match no route are observed when their answer is sent.
+  const unmatched = observerFor('unmatched')
+  const observeUnmatched = (request: FastifyRequest, reply: FastifyReply) => {
+    reply.raw.once('finish', () => { unmatched(request, reply, () => {}) })
+  }
 
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
@@ -91,6 +108,7 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
     login: (result: LoginResult) => m.logins.inc({ result }),
     refresh: (result: RefreshResult) => m.refreshes.inc({ result }),
     rateLimited: (limit: string) => m.limited.inc({ limit }),
+    unmatched: observeUnmatched,
     address: () => server.address() as AddressInfo
   } satisfies Metrics)
 }, { name: 'metrics', dependencies: ['db', 'revocation-list', 'services'] })
