@@ -21,6 +21,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const ROUND_SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const FIXED_RATE_SECONDS = Number(process.env.BENCH_FIXED_RATE_SECONDS ?? 6)
 const CONNECTIONS = 50
+// Figure 0 compares processes a few percent apart on a machine whose rounds swing by ±20 %: more rounds.
+const FIGURE_0_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const USER = { username: 'bench_user', password: 'a benchmark passphrase' }
 
 // On a small machine the load generator and the service fight for the same
@@ -89,7 +91,7 @@ async function frameworkCeiling (svc: { base: string, proc: { pid?: number } }, 
   const runs: Record<string, number[]> = { bare: [], live: [], me: [], meMetrics: [] }
   const bytes: Record<string, number> = {}
   for (const [, run] of cases) await run() // warm-up, not counted
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < FIGURE_0_ROUNDS; i++) {
     for (let k = 0; k < cases.length; k++) {
       const [name, run] = cases[(i + k) % cases.length]
       const r = await run()
@@ -109,7 +111,7 @@ async function frameworkCeiling (svc: { base: string, proc: { pid?: number } }, 
   }
   const cpu: Record<string, number[]> = { bare: [], live: [], me: [], meMetrics: [] }
   const names = Object.keys(targets)
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < FIGURE_0_ROUNDS; i++) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(i + k) % names.length]
       const { base, path, headers } = targets[name]
@@ -122,22 +124,28 @@ async function frameworkCeiling (svc: { base: string, proc: { pid?: number } }, 
   await withMetrics.stop()
   const rps = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)])) as Record<string, number>
   const cpuUs = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)])) as Record<string, number>
+  // Each ratio is taken within a round (the four cases measured back to back,
+  // so a slow stretch of the VM weighs on both sides), then the median of the
+  // rounds: steadier than a ratio of two medians taken minutes apart.
+  const perRoundRatio = (xs: number[], base: number[], invert = false) => median(xs.map((x, i) => invert ? base[i] / x : x / base[i]))
   return {
     rps,
     cpuUs,
     cpuPerRound: cpu,
-    capacity: { live: cpuUs.bare / cpuUs.live, me: cpuUs.bare / cpuUs.me, meMetrics: cpuUs.bare / cpuUs.meMetrics },
+    capacity: { live: perRoundRatio(cpu.live, cpu.bare, true), me: perRoundRatio(cpu.me, cpu.bare, true), meMetrics: perRoundRatio(cpu.meMetrics, cpu.bare, true) },
     bytesPerAnswer: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v)])),
     perRound: runs,
-    ratios: { live: rps.live / rps.bare, me: rps.me / rps.bare, meMetrics: rps.meMetrics / rps.bare }
+    ratios: { live: perRoundRatio(runs.live, runs.bare), me: perRoundRatio(runs.me, runs.bare), meMetrics: perRoundRatio(runs.meMetrics, runs.bare) }
   }
 }
 
 function printFigure0 (f: Awaited<ReturnType<typeof frameworkCeiling>>): string {
   const k = (x: number) => `${(x / 1000).toFixed(1)}k`
   const us = (x: number) => `${x.toFixed(1)} µs`
-  return `0. saturation: bare Fastify ${k(f.rps.bare)} req/s; /health/live ${k(f.rps.live)} = ${f.ratios.live.toFixed(3)}, /auth/me ${k(f.rps.me)} = ${f.ratios.me.toFixed(3)} (targets >= 0.85); /auth/me with metrics ${k(f.rps.meMetrics)} = ${f.ratios.meMetrics.toFixed(3)} (target >= 0.8)\n0c. CPU per request at 4,000 req/s: bare ${us(f.cpuUs.bare)}; /health/live ${us(f.cpuUs.live)} = capacity ${f.capacity.live.toFixed(3)}, /auth/me ${us(f.cpuUs.me)} = ${f.capacity.me.toFixed(3)}, with metrics ${us(f.cpuUs.meMetrics)} = ${f.capacity.meMetrics.toFixed(3)}; bytes per answer ${JSON.stringify(f.bytesPerAnswer)}`
+  return `0. saturation: bare Fastify ${k(f.rps.bare)} req/s; /health/live ${k(f.rps.live)} = ${f.ratios.live.toFixed(3)}, /auth/me ${k(f.rps.me)} = ${f.ratios.me.toFixed(3)} (targets >= 0.85); /auth/me with metrics ${k(f.rps.meMetrics)} = ${f.ratios.meMetrics.toFixed(3)} (target >= 0.8)\n0c. CPU per request at 4,000 req/s: bare ${us(f.cpuUs.bare)}; /health/live ${us(f.cpuUs.live)} = capacity ${f.capacity.live.toFixed(3)}, /auth/me ${us(f.cpuUs.me)} = ${f.capacity.me.toFixed(3)}, with metrics ${us(f.cpuUs.meMetrics)} = ${f.capacity.meMetrics.toFixed(3)}; bytes per answer ${JSON.stringify(f.bytesPerAnswer)}\n0r. per round (saturation ratio; CPU capacity): /health/live ${roundRatios(f.perRound.live, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.live)}, /auth/me ${roundRatios(f.perRound.me, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.me)}, with metrics ${roundRatios(f.perRound.meMetrics, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.meMetrics)}`
 }
+
+const roundRatios = (xs: number[], ys: number[]) => xs.map((x, i) => (x / ys[i]).toFixed(2)).join('/')
 
 /** Figure 1m: /auth/me on two fresh services alike but for METRICS_PORT, warmed alike, in alternating rounds. */
 async function metricsCost () {

@@ -71,6 +71,8 @@ t.test('metrics on their own listener, moving with what the service does', async
   t.ok(delta(after, 'auth_http_request_duration_seconds_count{route="/auth/login",method="POST",status_class="2xx"}') === 3, 'request durations by route template and status class')
   t.ok(delta(after, 'auth_http_request_duration_seconds_count{route="/auth/refresh",method="POST",status_class="4xx"}') === 2)
   t.equal(delta(after, 'auth_http_request_duration_seconds_count{route="/auth/me",method="GET",status_class="4xx"}'), 3, 'a Bearer route')
+  const meSeconds = delta(after, 'auth_http_request_duration_seconds_sum{route="/auth/me",method="GET",status_class="4xx"}')
+  t.ok(meSeconds > 0 && meSeconds < 3, `its durations are measured (${meSeconds} s for three)`)
   t.equal(delta(after, 'auth_http_request_duration_seconds_count{route="unmatched",method="GET",status_class="4xx"}'), 2, 'requests that match no route, under one label')
   t.notMatch(text, /no\/such/, 'never the path of an unmatched request')
   t.match(text, /^process_cpu_seconds_total /m, 'process metrics')
