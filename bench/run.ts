@@ -127,25 +127,27 @@ async function frameworkCeiling (svc: { base: string, proc: { pid?: number } }, 
   // Each ratio is taken within a round (the four cases measured back to back,
   // so a slow stretch of the VM weighs on both sides), then the median of the
   // rounds: steadier than a ratio of two medians taken minutes apart.
-  const perRoundRatio = (xs: number[], base: number[], invert = false) => median(xs.map((x, i) => invert ? base[i] / x : x / base[i]))
+  const medianRatio = (xs: number[], ys: number[]) => median(roundRatios(xs, ys))
   return {
     rps,
     cpuUs,
     cpuPerRound: cpu,
-    capacity: { live: perRoundRatio(cpu.live, cpu.bare, true), me: perRoundRatio(cpu.me, cpu.bare, true), meMetrics: perRoundRatio(cpu.meMetrics, cpu.bare, true) },
+    capacity: { live: medianRatio(cpu.bare, cpu.live), me: medianRatio(cpu.bare, cpu.me), meMetrics: medianRatio(cpu.bare, cpu.meMetrics) },
     bytesPerAnswer: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v)])),
     perRound: runs,
-    ratios: { live: perRoundRatio(runs.live, runs.bare), me: perRoundRatio(runs.me, runs.bare), meMetrics: perRoundRatio(runs.meMetrics, runs.bare) }
+    ratios: { live: medianRatio(runs.live, runs.bare), me: medianRatio(runs.me, runs.bare), meMetrics: medianRatio(runs.meMetrics, runs.bare) }
   }
 }
 
 function printFigure0 (f: Awaited<ReturnType<typeof frameworkCeiling>>): string {
   const k = (x: number) => `${(x / 1000).toFixed(1)}k`
   const us = (x: number) => `${x.toFixed(1)} µs`
-  return `0. saturation: bare Fastify ${k(f.rps.bare)} req/s; /health/live ${k(f.rps.live)} = ${f.ratios.live.toFixed(3)}, /auth/me ${k(f.rps.me)} = ${f.ratios.me.toFixed(3)} (targets >= 0.85); /auth/me with metrics ${k(f.rps.meMetrics)} = ${f.ratios.meMetrics.toFixed(3)} (target >= 0.8)\n0c. CPU per request at 4,000 req/s: bare ${us(f.cpuUs.bare)}; /health/live ${us(f.cpuUs.live)} = capacity ${f.capacity.live.toFixed(3)}, /auth/me ${us(f.cpuUs.me)} = ${f.capacity.me.toFixed(3)}, with metrics ${us(f.cpuUs.meMetrics)} = ${f.capacity.meMetrics.toFixed(3)}; bytes per answer ${JSON.stringify(f.bytesPerAnswer)}\n0r. per round (saturation ratio; CPU capacity): /health/live ${roundRatios(f.perRound.live, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.live)}, /auth/me ${roundRatios(f.perRound.me, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.me)}, with metrics ${roundRatios(f.perRound.meMetrics, f.perRound.bare)}; ${roundRatios(f.cpuPerRound.bare, f.cpuPerRound.meMetrics)}`
+  return `0. saturation: bare Fastify ${k(f.rps.bare)} req/s; /health/live ${k(f.rps.live)} = ${f.ratios.live.toFixed(3)}, /auth/me ${k(f.rps.me)} = ${f.ratios.me.toFixed(3)} (targets >= 0.85); /auth/me with metrics ${k(f.rps.meMetrics)} = ${f.ratios.meMetrics.toFixed(3)} (target >= 0.8)\n0c. CPU per request at 4,000 req/s: bare ${us(f.cpuUs.bare)}; /health/live ${us(f.cpuUs.live)} = capacity ${f.capacity.live.toFixed(3)}, /auth/me ${us(f.cpuUs.me)} = ${f.capacity.me.toFixed(3)}, with metrics ${us(f.cpuUs.meMetrics)} = ${f.capacity.meMetrics.toFixed(3)}; bytes per answer ${JSON.stringify(f.bytesPerAnswer)}\n0r. per round (saturation ratio; CPU capacity): /health/live ${shown(f.perRound.live, f.perRound.bare)}; ${shown(f.cpuPerRound.bare, f.cpuPerRound.live)}, /auth/me ${shown(f.perRound.me, f.perRound.bare)}; ${shown(f.cpuPerRound.bare, f.cpuPerRound.me)}, with metrics ${shown(f.perRound.meMetrics, f.perRound.bare)}; ${shown(f.cpuPerRound.bare, f.cpuPerRound.meMetrics)}`
 }
 
-const roundRatios = (xs: number[], ys: number[]) => xs.map((x, i) => (x / ys[i]).toFixed(2)).join('/')
+/** x / y for each round: figure 0's ratios are the median of these, and printed as they are. */
+const roundRatios = (xs: number[], ys: number[]) => xs.map((x, i) => x / ys[i])
+const shown = (xs: number[], ys: number[]) => roundRatios(xs, ys).map((r) => r.toFixed(2)).join('/')
 
 /** Figure 1m: /auth/me on two fresh services alike but for METRICS_PORT, warmed alike, in alternating rounds. */
 async function metricsCost () {
