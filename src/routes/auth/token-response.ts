@@ -24,6 +24,7 @@ export async function withCookies (app: FastifyInstance, routes: (scope: Fastify
     await routes(scope)
   })
 }
+
 export const CSRF_COOKIE = 'csrf_token'
 
 export function authMode (request: FastifyRequest): AuthMode {
