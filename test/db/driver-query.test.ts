@@ -36,3 +36,24 @@ for (const backend of ['pglite', 'postgresql'] as const) {
     await t.rejects(db.query({ name: 'test_bad_v1', text: 'SELECT * FROM "NoSuchTable"' }, []), 'a bad statement rejects')
   })
 }
+
+// PGlite runs each statement on the event loop's thread. A burst of hot
+// statements (logins arriving together) must let the loop answer other
+// requests between two statements, not hold it for the whole burst.
+t.test('pglite: a burst of statements takes turns with the event loop', async (t) => {
+  const db = await openPGlite(undefined)
+  t.teardown(() => db.close())
+  const work = { name: 'test_turns_v1', text: 'SELECT count(*)::int AS n FROM generate_series(1, 2000)' }
+  await db.query(work, [])
+  for (let round = 0; round < 20; round++) {
+    let done = 0
+    const burst = Array.from({ length: 10 }, () => db.query(work, []).then(() => { done++ }))
+    // What a request arriving now would wait for: the next turn of the event loop.
+    const seen = await new Promise<number>((resolve) => setTimeout(() => resolve(done), 0))
+    await Promise.all(burst)
+    t.ok(seen <= 2, `round ${round}: the loop turned after ${seen} of 10 statements`)
+    t.equal(done, 10)
+  }
+  t.same(await Promise.all([db.query(work, []), db.query({ name: 'test_turns_bad_v1', text: 'SELECT * FROM "NoSuchTable"' }, []).catch(() => 'refused'), db.query(work, [])]),
+    [[{ n: 2000 }], 'refused', [{ n: 2000 }]], 'a statement that fails does not stop the ones queued behind it')
+})
