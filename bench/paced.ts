@@ -18,6 +18,8 @@ export async function paced (opts: {
   rate: number
   seconds: number
   connections: number
+  /** A GET that opens the connections before the clock starts (default /health/live). */
+  connectPath?: string
   /** Builds request i (called when it is due). */
   request: (i: number) => PacedRequest
   /** Sees each answer; a status other than 2xx counts as failed. */
@@ -37,7 +39,7 @@ export async function paced (opts: {
   // The connections opened before the clock starts, by as many concurrent
   // requests to a constant route: the service's accept and the pool's
   // connect are not the measured requests' latency.
-  await Promise.all(Array.from({ length: opts.connections }, async () => { await (await pool.request({ method: 'GET', path: '/health/live' })).body.text() }))
+  await Promise.all(Array.from({ length: opts.connections }, async () => { await (await pool.request({ method: 'GET', path: opts.connectPath ?? '/health/live' })).body.text() }))
   const total = Math.round(opts.rate * opts.seconds)
   const interval = 1000 / opts.rate
   const latencies: number[] = []
