@@ -13,13 +13,13 @@
 // `Parser::on_headers_complete`), and V8's compilers are left out (warm-up,
 // on background threads). Prints the parts per request and each case's
 // costliest functions. Needs valgrind (Debian: apt-get install valgrind).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from 'undici'
-import { freePort, postgresForSuite, startOwnRedis, stopSharedPostgres, waitFor } from '../test/helpers/servers.ts'
-import { buildOnce, productionCommand } from './service.ts'
+import { postgresForSuite, startOwnRedis, stopSharedPostgres } from '../test/helpers/servers.ts'
+import { buildOnce, productionCommand, startService } from './service.ts'
 
 const WARM = Number(process.env.CALLGRIND_WARM ?? 15_000)
 const REQUESTS = Number(process.env.CALLGRIND_REQUESTS ?? 3_000)
@@ -42,7 +42,7 @@ export const PARTS: Array<[string, RegExp]> = [
   ['other (V8 builtins, libc, Node)', /./]
 ]
 
-interface Count { total: number, requests: number, byFunction: Map<string, number> }
+interface Count { requests: number, byFunction: Map<string, number> }
 
 /** Self cost of every function in a callgrind dump (one event: Ir), and the calls of Parser::on_headers_complete. */
 export function readDump (text: string): Count {
@@ -74,9 +74,7 @@ export function readDump (text: string): Count {
     if (parts.length < 2 || !Number.isFinite(ir)) continue
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + ir)
   }
-  let total = 0
-  for (const v of byFunction.values()) total += v
-  return { total, requests, byFunction }
+  return { requests, byFunction }
 }
 
 export function partOf (name: string): string {
@@ -118,22 +116,17 @@ interface Phase { label: string, path: string, headers?: (base: string) => Promi
 /** One process under callgrind: every phase warmed, then each counted in turn (its own zero and dump). */
 async function measure (label: string, opts: { script: string, env: Record<string, string>, readyPath: string, phases: Phase[] }): Promise<Array<[string, Count]>> {
   const dir = mkdtempSync(join(tmpdir(), `callgrind-${label}-`))
-  const port = await freePort()
-  const production = productionCommand()
-  const proc: ChildProcess = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.out')}`, process.execPath, ...production.nodeFlags, opts.script], {
-    env: { ...process.env, ...production.env, NODE_ENV: 'production', RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...opts.env },
-    stdio: ['ignore', 'ignore', openSync(join(dir, 'stderr.log'), 'w')]
-  })
-  const base = `http://127.0.0.1:${port}`
   const started = Date.now()
+  const service = await startService(opts.env, {
+    script: opts.script,
+    readyPath: opts.readyPath,
+    wrapper: ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.out')}`],
+    readyTimeoutMs: 20 * 60_000,
+    stderr: openSync(join(dir, 'stderr.log'), 'w')
+  })
+  const { base, proc } = service
   const out: Array<[string, Count]> = []
   try {
-    const exited = new Promise<never>((resolve, reject) => proc.once('exit', () => reject(new Error(`${label} exited under valgrind; see ${join(dir, 'stderr.log')}`))))
-    exited.catch(() => {}) // once ready, its exit is the stop below
-    await Promise.race([exited, waitFor(async () => {
-      const r = await fetch(base + opts.readyPath)
-      if (r.status !== 200) throw new Error(String(r.status))
-    }, 20 * 60_000, `${label} under valgrind`)])
     console.error(`${label}: ready under valgrind in ${((Date.now() - started) / 1000).toFixed(0)} s (dumps in ${dir}); warming with ${WARM} requests per case`)
     const headers = await Promise.all(opts.phases.map((phase) => phase.headers?.(base) ?? {}))
     for (const [i, phase] of opts.phases.entries()) await drive(base, phase.path, headers[i], WARM)
@@ -147,7 +140,7 @@ async function measure (label: string, opts: { script: string, env: Record<strin
       out.push([phase.label, count])
     }
   } finally {
-    if (proc.exitCode === null) await new Promise<void>((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
+    await service.stop()
   }
   return out
 }

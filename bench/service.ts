@@ -35,22 +35,40 @@ export function buildOnce (): void {
   built = true
 }
 
-export async function startService (env: Record<string, string>, opts: { nodeFlags?: string[], pinToCpu0?: boolean, script?: string, readyPath?: string } = {}): Promise<Service> {
+export async function startService (env: Record<string, string>, opts: {
+  nodeFlags?: string[]
+  pinToCpu0?: boolean
+  script?: string
+  readyPath?: string
+  /** A command that runs node (valgrind, say): node's path and arguments follow it. */
+  wrapper?: string[]
+  readyTimeoutMs?: number
+  /** Where the process's stderr goes (a file descriptor); this process's own by default. */
+  stderr?: number
+} = {}): Promise<Service> {
   buildOnce()
   const port = await freePort()
   const production = productionCommand()
   const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), opts.script ?? production.script]
-  const [cmd, argv] = opts.pinToCpu0 === true ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
+  const wrapper = [...(opts.pinToCpu0 === true ? ['taskset', '-c', '0'] : []), ...(opts.wrapper ?? [])]
+  const [cmd, argv] = wrapper.length > 0 ? [wrapper[0], [...wrapper.slice(1), process.execPath, ...args]] : [process.execPath, args]
   const proc = spawn(cmd, argv, {
     env: { ...process.env, ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'ignore', 'inherit']
+    stdio: ['ignore', 'ignore', opts.stderr ?? 'inherit']
   })
   const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, 60_000, 'service')
+  // A process that dies while starting is said at once, not after the timeout.
+  const exited = new Promise<never>((resolve, reject) => proc.once('exit', (code) => reject(new Error(`${opts.script ?? production.script} exited (${code}) before it was ready`))))
+  exited.catch(() => {}) // once ready, its exit is stop() below
+  await Promise.race([exited, waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, opts.readyTimeoutMs ?? 60_000, 'service')])
   return {
     base,
     proc,
-    stop: () => new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM') })
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) { resolve(); return }
+      proc.once('exit', () => resolve())
+      proc.kill('SIGTERM')
+    })
   }
 }
 
