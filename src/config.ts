@@ -60,6 +60,10 @@ export interface Config {
   dpopRequiredForHeaderMode: boolean
   /** DPOP_NONCE=on: proofs must carry a server nonce (RFC 9449 section 8). */
   dpopNonce: boolean
+  /** Seconds since sign-in within which a sensitive change needs no reauthentication. */
+  reauthMaxAge: number
+  /** The service's public origin (scheme, host, port): DPoP's htu and the links it hands out; unset: taken from each request. */
+  publicUrl: string | undefined
 }
 
 export class ConfigError extends Error {}
@@ -157,6 +161,15 @@ function webauthn (env: Env): Config['webauthn'] {
   return { rpId, rpName, origins }
 }
 
+/** PUBLIC_URL: an origin (https://auth.example.com), no path, query or fragment. */
+function publicUrl (env: Env): string | undefined {
+  const raw = url(env, 'PUBLIC_URL', ['https:', 'http:'])
+  if (raw === undefined) return undefined
+  const origin = new URL(raw).origin
+  if (origin !== raw.replace(/\/$/, '')) throw new ConfigError(`PUBLIC_URL must be the service's origin such as https://auth.example.com, with no path, query or fragment, got "${raw}"`)
+  return origin
+}
+
 function trustProxy (env: Env): Config['trustProxy'] {
   const raw = (env.TRUST_PROXY ?? '').trim()
   const lower = raw.toLowerCase()
@@ -241,7 +254,9 @@ export function loadConfig (env: Env = process.env): Config {
     passwordResetTtl: int(env, 'PASSWORD_RESET_TTL', 900, 60, 86400),
     webauthn: webauthn(env),
     dpopRequiredForHeaderMode: bool(env, 'DPOP_REQUIRED', false, 'header', 'off'),
-    dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off')
+    dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off'),
+    reauthMaxAge: int(env, 'REAUTH_MAX_AGE', 600, 10, 86400),
+    publicUrl: publicUrl(env)
   }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)
