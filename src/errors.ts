@@ -51,3 +51,5 @@ export const MfaTokenInvalidError = createError('MFA_TOKEN_INVALID', 'The mfa_to
 /** A passkey registration that does not verify (400), or a passkey sign-in that does not (401). */
 export const PasskeyInvalidError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 400)
 export const PasskeyRefusedError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 401)
+/** A sensitive change (step-up) in a session that signed in longer than REAUTH_MAX_AGE ago: POST /auth/reauthenticate first. */
+export const ReauthRequiredError = createError('REAUTH_REQUIRED', 'This change needs a recent sign-in: reauthenticate, then retry', 401)
