@@ -28,7 +28,8 @@ export interface AccessClaims {
   cnf?: { jkt: string }
 }
 
-export interface SignIn { amr: string[], authTime: number }
+/** How the session signed in, and (epoch seconds) when it ends for good: no access token outlives its session. */
+export interface SignIn { amr: string[], authTime: number, endsAt?: number }
 
 export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
