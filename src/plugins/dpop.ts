@@ -15,19 +15,27 @@ export interface DpopGuard {
   /**
    * At a token endpoint: the thumbprint of the proof's key, or undefined
    * when the request has no proof (and may have none). Throws the API's
-   * errors for a bad proof.
+   * errors for a bad proof. `opening: false` (a refresh or logout of an
+   * existing session): DPOP_REQUIRED does not apply, since a session opened
+   * without a proof before it was turned on keeps working as it was.
    */
-  forTokenEndpoint: (request: FastifyRequest, reply: FastifyReply) => Promise<string | undefined>
+  forTokenEndpoint: (request: FastifyRequest, reply: FastifyReply, opts?: { opening: boolean }) => Promise<string | undefined>
   /** At a guarded route: the proof must be by `jkt`'s key and name `accessToken` (`ath`). */
   forResource: (request: FastifyRequest, reply: FastifyReply, accessToken: string, jkt: string) => Promise<void>
 }
 
-/** The request's public URL without its query: behind TRUST_PROXY, the scheme and host the client used. */
-export function publicHtu (request: FastifyRequest): string | null {
+/**
+ * The request's public URL without its query: PUBLIC_URL's origin when set
+ * (never the client's Host header), else the scheme and host the client used
+ * (behind TRUST_PROXY, as the proxy says).
+ */
+export function publicHtu (request: FastifyRequest, publicUrl?: string): string | null {
+  const q = request.url.indexOf('?')
+  const path = q === -1 ? request.url : request.url.slice(0, q)
+  if (publicUrl !== undefined) return normalizeHtu(publicUrl + path)
   const host = request.host
   if (typeof host !== 'string' || host === '') return null
-  const q = request.url.indexOf('?')
-  return normalizeHtu(`${request.protocol}://${host}${q === -1 ? request.url : request.url.slice(0, q)}`)
+  return normalizeHtu(`${request.protocol}://${host}${path}`)
 }
 
 export default fp(async function dpopPlugin (app, opts: { config: Config, redisPrefix?: string }) {
@@ -48,7 +56,7 @@ export default fp(async function dpopPlugin (app, opts: { config: Config, redisP
   async function check (request: FastifyRequest, reply: FastifyReply, accessToken: string | undefined, nonceError: () => Error): Promise<string> {
     const nonce = dpop.nonce()
     if (nonce !== undefined) reply.header('dpop-nonce', nonce)
-    const htu = publicHtu(request)
+    const htu = publicHtu(request, config.publicUrl)
     if (htu === null) throw new DpopProofInvalidError('the request URL cannot be known')
     try {
       return await dpop.verify(request.headers.dpop, { htm: request.method, htu, accessToken })
@@ -60,9 +68,9 @@ export default fp(async function dpopPlugin (app, opts: { config: Config, redisP
   }
 
   const guard: DpopGuard = {
-    async forTokenEndpoint (request, reply) {
+    async forTokenEndpoint (request, reply, opts = { opening: true }) {
       if (request.headers.dpop === undefined) {
-        if (config.dpopRequiredForHeaderMode && authMode(request) === 'header') throw new DpopProofInvalidError('this service binds every header-mode session to a DPoP key: send a proof')
+        if (opts.opening && config.dpopRequiredForHeaderMode && authMode(request) === 'header') throw new DpopProofInvalidError('this service binds every header-mode session to a DPoP key: send a proof')
         return undefined
       }
       return await check(request, reply, undefined, () => new UseDpopNonceError())

@@ -72,9 +72,12 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number }) {
 
   /** `user` as read in the same statement as its version: the token carries one consistent state. */
   function issue (user: TokenUser, sid: string, signIn: SignIn, dpopJkt?: string | null): { token: string, expiresIn: number } {
-    const claims: Record<string, unknown> = { sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime }
+    const iat = Math.floor(Date.now() / 1000)
+    // Capped at the session's absolute end (ASVS 5.0 V7.3.2): a refresh just before it yields no longer-lived token.
+    const exp = Math.max(iat, Math.min(iat + ttl, signIn.endsAt ?? Infinity))
+    const claims: Record<string, unknown> = { sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime, iat, exp }
     if (typeof dpopJkt === 'string') claims.cnf = { jkt: dpopJkt }
-    return { token: keyring.signer().sign(claims), expiresIn: ttl }
+    return { token: keyring.signer().sign(claims), expiresIn: exp - iat }
   }
 
   const verified = new VerifiedTokens<Verified>(VERIFIED_CACHE_SIZE)

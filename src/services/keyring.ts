@@ -10,6 +10,7 @@ import {
   type KeyAlgorithm, type KeyMaterial, type KeyRow, type KeyState, type KeyStore, type KeyView
 } from './signing-keys.ts'
 
+/** `iat` and `exp` are the caller's (an access token never outlives its session). */
 export interface TokenOptions { issuer: string, audience: string, ttl: number, typ: string }
 
 type Sign = (payload: Record<string, unknown>) => string
@@ -33,7 +34,7 @@ export interface Keyring {
 function build (material: Omit<KeyMaterial, 'signingKey'> & { signingKey?: string }, opts: TokenOptions): { sign?: Sign, verify: Verify } {
   const sign = material.signingKey === undefined
     ? undefined
-    : createSigner({ key: material.signingKey, algorithm: material.alg, kid: material.kid, iss: opts.issuer, aud: opts.audience, expiresIn: opts.ttl * 1000, header: { alg: material.alg, typ: opts.typ } }) as Sign
+    : createSigner({ key: material.signingKey, algorithm: material.alg, kid: material.kid, iss: opts.issuer, aud: opts.audience, header: { alg: material.alg, typ: opts.typ } }) as Sign
   const verify = createVerifier({
     key: material.verifyingKey,
     algorithms: [material.alg],

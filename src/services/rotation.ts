@@ -32,6 +32,7 @@ interface TokenRow {
   amr: string[]
   authTime: Date
   dpopJkt: string | null
+  dpopBoundAtRefresh: boolean
 }
 
 const MAX_CHAIN_WALK = 32
@@ -39,7 +40,7 @@ const MAX_CHAIN_WALK = 32
 // Token, session, user, its token version and roles in one join: the access
 // token issued from it carries one consistent state of the user.
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
-                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime", s."dpopJkt",
+                     s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime", s."dpopJkt", s."dpopBoundAtRefresh",
                      u.id AS "userId", u.username, u.disabled, u."tokenVersion",
                      ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
@@ -47,7 +48,7 @@ const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                 JOIN "User" u ON u.id = s."userId"
                WHERE t."tokenHash" = $1`
 
-const LOOKUP: Statement = { name: 'refresh_lookup_v5', text: FIND }
+const LOOKUP: Statement = { name: 'refresh_lookup_v6', text: FIND }
 
 // The lookup again, and the rotation: it spends the token and inserts its
 // successor, atomic on its own (one statement, no transaction round trips).
@@ -57,9 +58,10 @@ const LOOKUP: Statement = { name: 'refresh_lookup_v5', text: FIND }
 // lock, then finds it spent and rotates nothing. The row comes back either
 // way, with "nextExpiresAt" set only if it rotated. A session bound to a DPoP
 // key rotates only with a proof by that key ($6, its thumbprint); an unbound
-// one shown a proof is bound to its key from then on.
+// one shown a proof is bound to its key from then on, and marked as bound at a
+// refresh (its first prover became its owner: see rotate()).
 const FIND_AND_ROTATE: Statement = {
-  name: 'refresh_rotate_v5',
+  name: 'refresh_rotate_v6',
   text: `WITH found AS (${FIND}),
          spent AS (
            UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz
@@ -73,7 +75,9 @@ const FIND_AND_ROTATE: Statement = {
            SELECT $3::uuid, "sessionId", $4::varchar, id, "nextExpiresAt", $2::timestamptz FROM spent
            RETURNING "expiresAt"
          ), touched AS (
-           UPDATE "Session" SET "lastUsedAt" = $2::timestamptz, "dpopJkt" = COALESCE("dpopJkt", $6::varchar) WHERE id = (SELECT "sessionId" FROM spent)
+           UPDATE "Session" SET "lastUsedAt" = $2::timestamptz, "dpopJkt" = COALESCE("dpopJkt", $6::varchar),
+                  "dpopBoundAtRefresh" = "dpopBoundAtRefresh" OR ("dpopJkt" IS NULL AND $6::varchar IS NOT NULL)
+            WHERE id = (SELECT "sessionId" FROM spent)
          )
          SELECT found.*, (SELECT "expiresAt" FROM successor) AS "nextExpiresAt" FROM found`
 }
@@ -118,9 +122,14 @@ export function createRotation (deps: {
   /**
    * `check` runs once the token's session is known and before anything
    * changes (the CSRF binding). `dpopJkt`: the key of the request's DPoP
-   * proof, if it has one. A bound session shown no proof by its key is
-   * refused before anything else, reuse detection included: a thief holding
-   * only the token can neither use it nor end the victim's session with it.
+   * proof, if it has one.
+   *
+   * A session bound when it opened: a token shown without a proof by its key
+   * is refused before reuse detection and ends nothing, so a thief holding
+   * only the token can neither use it nor end the owner's session. A session
+   * bound at a refresh: whoever proved first became its owner, maybe a thief
+   * who had the token, so a spent token after the grace window ends it
+   * whatever proof comes with it: binding never escapes reuse detection.
    */
   async function rotate (raw: string, check?: (sessionId: string) => void, dpopJkt: string | null = null): Promise<Rotation> {
     if (!TOKEN_SHAPE.test(raw)) throw new InvalidRefreshTokenError()
@@ -128,34 +137,44 @@ export function createRotation (deps: {
     if (check !== undefined) {
       const found = await lookup(raw)
       if (!usable(found, now)) throw new InvalidRefreshTokenError()
-      holdsKey(found, dpopJkt)
+      // A spent token of a session bound at a refresh is judged below, by reuse detection.
+      if (!(found.dpopBoundAtRefresh && found.usedAt !== null)) holdsKey(found.dpopJkt, dpopJkt)
       check(found.sessionId)
     }
     const next = successorOf(raw)
     const row = await lookupAndRotate(raw, next, now, dpopJkt)
-    if (row !== null) holdsKey(row, dpopJkt)
+    if (row === null) throw new InvalidRefreshTokenError()
+    if (row.nextExpiresAt === null && row.dpopJkt !== null && !row.dpopBoundAtRefresh) holdsKey(row.dpopJkt, dpopJkt)
     if (!usable(row, now)) throw new InvalidRefreshTokenError()
     const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles }
-    const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000), dpopJkt: row.dpopJkt ?? dpopJkt }
+    const endsAt = Math.floor(row.sessionExpiresAt.getTime() / 1000)
+    const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000), endsAt }
     if (row.nextExpiresAt !== null) {
-      return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user, ...signIn }
+      return { refreshToken: next, refreshExpiresIn: Math.round((row.nextExpiresAt.getTime() - now) / 1000), sessionId: row.sessionId, user, ...signIn, dpopJkt: row.dpopJkt ?? dpopJkt }
     }
 
-    const spent = await prisma.refreshToken.findUniqueOrThrow({ where: { id: row.id } })
-    if (spent.usedAt !== null && now - spent.usedAt.getTime() <= deps.reuseGrace * 1000) {
-      return walkToHead(raw, row.id, row.sessionId, user, signIn, now)
-    }
+    // Not rotated: spent before (or just now by a concurrent request). Read the
+    // token and its session's binding as they are now, not as the statement saw them.
+    const spent = await prisma.refreshToken.findUniqueOrThrow({
+      where: { id: row.id },
+      select: { usedAt: true, session: { select: { dpopJkt: true, dpopBoundAtRefresh: true } } }
+    })
+    const inGrace = spent.usedAt !== null && now - spent.usedAt.getTime() <= deps.reuseGrace * 1000
+    const bound = spent.session.dpopJkt
+    if (spent.usedAt === null || inGrace || !spent.session.dpopBoundAtRefresh) holdsKey(bound, dpopJkt)
+    if (spent.usedAt === null) throw new InvalidRefreshTokenError()
+    if (inGrace) return walkToHead(raw, row.id, row.sessionId, user, { ...signIn, dpopJkt: bound }, now)
     // Reuse after the grace window: the token was stolen, or the client is broken. End the session.
     await deps.sessions.endSession(row.sessionId, 'refresh-reuse')
     deps.onReuse?.({ sessionId: row.sessionId, userId: user.id })
     throw new RefreshTokenReusedError()
   }
 
-  function holdsKey (row: TokenRow, dpopJkt: string | null): void {
-    if (row.dpopJkt !== null && row.dpopJkt !== dpopJkt) throw new DpopProofInvalidError(dpopJkt === null ? 'this session is bound to a key: send a proof by it' : 'the proof is signed by another key than the session is bound to')
+  function holdsKey (bound: string | null, dpopJkt: string | null): void {
+    if (bound !== null && bound !== dpopJkt) throw new DpopProofInvalidError(dpopJkt === null ? 'this session is bound to a key: send a proof by it' : 'the proof is signed by another key than the session is bound to')
   }
 
-  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, signIn: { amr: string[], authTime: number, dpopJkt: string | null }, now: number): Promise<Rotation> {
+  async function walkToHead (raw: string, id: string, sessionId: string, user: AccountUser, signIn: { amr: string[], authTime: number, endsAt: number, dpopJkt: string | null }, now: number): Promise<Rotation> {
     let current = raw
     let currentId = id
     for (let i = 0; i < MAX_CHAIN_WALK; i++) {

@@ -15,7 +15,8 @@ export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string
  * with the session's live token. `amr` and `authTime` (seconds): how and
  * when the session signed in, carried into every access token of it.
  */
-export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, amr: string[], authTime: number, dpopJkt: string | null, grace?: true }
+/** `endsAt`: the session's absolute end (epoch seconds), which no access token of it outlives. */
+export interface Rotation { refreshToken: string, refreshExpiresIn: number, sessionId: string, user: AccountUser, amr: string[], authTime: number, endsAt: number, dpopJkt: string | null, grace?: true }
 
 /** How a session signed in (RFC 8176 values). */
 export type Amr = string[]
@@ -73,7 +74,7 @@ export function createSessions (deps: {
       const written = await query(OPEN, [sessionId, user.id, new Date(now), sessionExpiresAt, meta.userAgent?.slice(0, 512) ?? null, meta.ip?.slice(0, 64) ?? null, randomUUID(), hashToken(raw), expiresAt, user.tokenVersion, user.passwordVersion, amr, meta.dpopJkt ?? null])
       if (written.length === 1) {
         const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion }
-        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000), dpopJkt: meta.dpopJkt ?? null }
+        return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000), endsAt: Math.floor(sessionExpiresAt.getTime() / 1000), dpopJkt: meta.dpopJkt ?? null }
       }
       // Revoked, re-roled or disabled while the password was being checked: read the user again.
       user = await deps.reread(user)

@@ -8,6 +8,12 @@ import { sameString } from '../../services/csrf.ts'
 
 interface RefreshBody { refresh_token?: string }
 
+/** Swallows a refused credential (it ends nothing), except a stale DPoP nonce: the client retries with the new one. */
+function unlessNonce (err: unknown): undefined {
+  if ((err as { code?: string }).code === 'USE_DPOP_NONCE') throw err
+  return undefined
+}
+
 /** Double submit: the header must equal the cookie (a cross-site page can read neither). */
 function submittedCsrf (request: FastifyRequest): string {
   const header = request.headers['x-csrf-token']
@@ -35,7 +41,7 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
       response: { 200: TokenResponseSchema, ...errors(400, 401, 403, 429, 503) }
     }
   }, async function refresh (request, reply) {
-    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
+    const dpopJkt = await app.dpop.forTokenEndpoint(request, reply, { opening: false })
     let raw: string | undefined
     let csrf: string | undefined
     if (authMode(request) === 'header') {
@@ -66,7 +72,7 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
   app.post<{ Body: RefreshBody | null }>('/logout', {
     schema: {
       summary: 'End this session: its refresh token and every access token of it stop working',
-      description: `Takes the access token and/or the refresh credential. ${docs.csrf} Cookie mode clears both cookies (Max-Age=0). Always 204: never says whether a token existed. A session bound to a DPoP key ends only with a proof by that key.`,
+      description: `Takes the access token and/or the refresh credential. ${docs.csrf} Cookie mode clears both cookies (Max-Age=0). Always 204: never says whether a token existed. A session bound to a DPoP key ends only with a proof by that key; a proof without the current nonce (DPOP_NONCE=on) is answered 400 USE_DPOP_NONCE (at the token endpoint rules) or 401 USE_DPOP_NONCE (a bound access token), and the client retries with the nonce it was given.`,
       tags: ['auth'],
       headers,
       body: RefreshBodySchema,
@@ -78,17 +84,21 @@ export default async function refreshAndLogoutRoutes (app: FastifyInstance, opts
     const raw = mode === 'header' ? request.body?.refresh_token : request.cookies[config.refreshCookieName]
     if (raw !== undefined && raw !== '') {
       const csrf = mode === 'cookie' ? submittedCsrf(request) : undefined
+      // The proof is checked before the session is looked up, so its answer never
+      // depends on whether the token exists. A proof that lacks the current nonce
+      // gets 400 USE_DPOP_NONCE (the client retries with it): a logout must never
+      // look done when it was not. Any other bad proof counts as no proof.
+      const proofJkt = await app.dpop.forTokenEndpoint(request, reply, { opening: false }).catch(unlessNonce)
       const session = await app.sessions.sessionOf(raw)
       if (session !== undefined && csrf !== undefined && !app.csrf.csrfMatches(session.id, csrf)) throw new CsrfInvalidError()
       // A session bound to a DPoP key ends only with a proof by that key. Without
       // one, nothing ends and the answer is the 204 of an unknown token: logout
-      // never tells whether a token exists (a bad proof is not reported either).
-      const proven = session?.dpopJkt == null || (await app.dpop.forTokenEndpoint(request, reply).catch(() => undefined)) === session.dpopJkt
-      if (proven) sessionId = session?.id
+      // never tells whether a token exists.
+      if (session !== undefined && (session.dpopJkt === null || proofJkt === session.dpopJkt)) sessionId = session.id
     }
     if (sessionId === undefined && request.headers.authorization !== undefined) {
       // A bearer token is not ambient (no CSRF risk); a bound one needs its proof. An invalid one just ends nothing.
-      try { sessionId = (await app.tokens.verifyRequest(request, reply)).sid } catch {}
+      try { sessionId = (await app.tokens.verifyRequest(request, reply)).sid } catch (err) { unlessNonce(err) }
     }
     if (sessionId !== undefined) {
       await app.sessions.endSession(sessionId, 'logout')
