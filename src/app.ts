@@ -108,7 +108,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(revocationListPlugin, { redis: config.redis, redisPrefix: opts.redisPrefix, pollIntervalMs: config.revocationPollInterval * 1000 })
   await fastify.register(signingKeysPlugin, { config })
   await fastify.register(dpopPlugin, { config, redisPrefix: opts.redisPrefix })
-  await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl })
+  await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl, issuer: config.jwtIssuer, audience: config.jwtAudience })
   await fastify.register(servicesPlugin, { config })
   await fastify.register(metricsPlugin, { port: config.metricsPort, host: config.metricsHost })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })

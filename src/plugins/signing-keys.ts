@@ -11,11 +11,8 @@ import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring
 import { factorKey, managedKeyStore, sessionSecret, staticKey } from '../services/keys.ts'
 import { revocationUntil } from '../services/revocation-list.ts'
 
-export const ACCESS_TOKEN_TYP = 'at+jwt'
-
 export default fp(async function signingKeysPlugin (app, opts: { config: Config }) {
   const { config } = opts
-  const tokenOptions = { issuer: config.jwtIssuer, audience: config.jwtAudience, ttl: config.accessTokenTtl, typ: ACCESS_TOKEN_TYP }
   const fixed = staticKey(config)
   let keyring: Keyring
   let rotate: () => Promise<KeyView>
@@ -23,14 +20,14 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
   let kekSecret: string | undefined
 
   if (fixed !== undefined) {
-    keyring = staticKeyring(fixed.material, fixed.jwk, tokenOptions)
+    keyring = staticKeyring(fixed.material, fixed.jwk)
     rotate = revoke = async () => { throw new KeysNotManagedError() }
   } else {
     const { store, kek, kekSecret: secret, generated, retireAfterMs } = managedKeyStore(config, app.prisma)
     kekSecret = secret
     if (generated) app.log.warn('KEY_ENCRYPTION_SECRET is not set: signing keys are encrypted with a secret generated into DATA_DIR (development only; every instance needs the same one)')
     await store.ensure()
-    const ring = await managedKeyring(store, kek, { ...tokenOptions, retireAfterMs })
+    const ring = await managedKeyring(store, kek, { retireAfterMs })
     keyring = ring
     const view = (kid: string) => ring.list().find((k) => k.kid === kid)!
     const ops = createKeyOperations(store, app.revocations, revocationUntil)

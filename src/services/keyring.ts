@@ -1,29 +1,29 @@
-// The keys an instance signs and verifies with, as fast-jwt signers and
-// verifiers built once per key: managed keys re-read from the database (on a
-// timer and when another instance says they changed), or the one static key.
-// A state changes with time (next becomes current), so it is recomputed when
-// the next change is due, not on every token.
+// The keys an instance signs and verifies with, by kid: the key material
+// (PEM, or the HS256 secret) that @fastify/jwt builds and caches one fast-jwt
+// signer or verifier per key string from (plugins/tokens.ts). Managed keys are
+// re-read from the database (on a timer and when another instance says they
+// changed), or there is the one static key. A state changes with time (next
+// becomes current), so it is recomputed when the next change is due, not on
+// every token.
 import { createHash } from 'node:crypto'
-import { createSigner, createVerifier } from 'fast-jwt'
 import {
   keyStates, keyViews, materialFromPrivate, privateFromRow, publicMaterial,
   type KeyAlgorithm, type KeyMaterial, type KeyRow, type KeyState, type KeyStore, type KeyView
 } from './signing-keys.ts'
 
-/** `iat` and `exp` are the caller's (an access token never outlives its session). */
-export interface TokenOptions { issuer: string, audience: string, ttl: number, typ: string }
+/** A key as the token plugin uses it: its algorithm and the string fast-jwt takes. */
+export interface KeyUse { kid: string, alg: KeyAlgorithm, key: string }
 
-type Sign = (payload: Record<string, unknown>) => string
-type Verify = (token: string) => unknown
-
-interface Entry { kid: string, alg: KeyAlgorithm, state: KeyState, sign?: Sign, verify?: Verify, jwk?: Record<string, unknown> }
+interface Entry { kid: string, alg: KeyAlgorithm, state: KeyState, signingKey?: string, verifyingKey: string, jwk?: Record<string, unknown> }
 
 export interface Keyring {
   managed: boolean
-  /** The key that signs now. */
-  signer: () => { kid: string, sign: Sign }
-  /** The verifier of a key that verifies now (next, current, verifying); undefined for any other kid. */
-  verifier: (kid: string) => Verify | undefined
+  /** The algorithms any key of this ring may use: pinned in every verification. */
+  algorithms: KeyAlgorithm[]
+  /** The key that signs now (private PEM, or the HS256 secret). */
+  signer: () => KeyUse
+  /** The key that verifies tokens of `kid` now (next, current, verifying); undefined for any other kid. */
+  verifier: (kid: string) => KeyUse | undefined
   /** The published key set and its ETag. */
   jwks: () => { body: { keys: Array<Record<string, unknown>> }, etag: string }
   list: () => KeyView[]
@@ -31,35 +31,22 @@ export interface Keyring {
   reload: () => Promise<void>
 }
 
-function build (material: Omit<KeyMaterial, 'signingKey'> & { signingKey?: string }, opts: TokenOptions): { sign?: Sign, verify: Verify } {
-  const sign = material.signingKey === undefined
-    ? undefined
-    : createSigner({ key: material.signingKey, algorithm: material.alg, kid: material.kid, iss: opts.issuer, aud: opts.audience, header: { alg: material.alg, typ: opts.typ } }) as Sign
-  const verify = createVerifier({
-    key: material.verifyingKey,
-    algorithms: [material.alg],
-    allowedIss: opts.issuer,
-    allowedAud: opts.audience,
-    checkTyp: opts.typ,
-    requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
-  } as unknown as Parameters<typeof createVerifier>[0]) as Verify
-  return { sign, verify }
-}
-
 function etagOf (body: unknown): string {
   return `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`
 }
 
 /** JWT_PRIVATE_KEY or JWT_SECRET: one key, always current; rotation is the operator's. */
-export function staticKeyring (material: KeyMaterial, jwk: Record<string, unknown> | undefined, opts: TokenOptions): Keyring {
-  const { sign, verify } = build(material, opts)
+export function staticKeyring (material: KeyMaterial, jwk: Record<string, unknown> | undefined): Keyring {
+  const signing: KeyUse = { kid: material.kid, alg: material.alg, key: material.signingKey }
+  const verifying: KeyUse = { kid: material.kid, alg: material.alg, key: material.verifyingKey }
   const body = { keys: jwk === undefined ? [] : [jwk] }
   const etag = etagOf(body)
   const view: KeyView = { kid: material.kid, alg: material.alg, state: 'current', createdAt: new Date(0).toISOString(), signsFrom: new Date(0).toISOString(), retiresAt: null }
   return {
     managed: false,
-    signer: () => ({ kid: material.kid, sign: sign! }),
-    verifier: (kid) => kid === material.kid ? verify : undefined,
+    algorithms: [material.alg],
+    signer: () => signing,
+    verifier: (kid) => kid === material.kid ? verifying : undefined,
     jwks: () => ({ body, etag }),
     list: () => [view],
     reload: async () => {}
@@ -67,9 +54,9 @@ export function staticKeyring (material: KeyMaterial, jwk: Record<string, unknow
 }
 
 /** Managed keys, from the database through `store`. */
-export async function managedKeyring (store: KeyStore, kek: Buffer, opts: TokenOptions & { retireAfterMs: number }): Promise<Keyring> {
+export async function managedKeyring (store: KeyStore, kek: Buffer, opts: { retireAfterMs: number }): Promise<Keyring> {
   let rows: KeyRow[] = []
-  const built = new Map<string, { sign?: Sign, verify: Verify }>()
+  const built = new Map<string, { signingKey?: string, verifyingKey: string }>()
   let entries = new Map<string, Entry>()
   let currentKid: string | undefined
   let published = { body: { keys: [] as Array<Record<string, unknown>> }, etag: etagOf({ keys: [] }) }
@@ -87,9 +74,9 @@ export async function managedKeyring (store: KeyStore, kek: Buffer, opts: TokenO
       if (s.state === 'revoked' || s.state === 'retired') continue
       let b = built.get(row.kid)
       const needsSigner = s.state === 'current' || s.state === 'next'
-      if (b === undefined || (needsSigner && b.sign === undefined)) {
-        const material = needsSigner ? materialFromPrivate(row.kid, row.alg as KeyAlgorithm, privateFromRow(kek, row)) : publicMaterial(row)
-        b = build(material, opts)
+      if (b === undefined || (needsSigner && b.signingKey === undefined)) {
+        const material: Omit<KeyMaterial, 'signingKey'> & { signingKey?: string } = needsSigner ? materialFromPrivate(row.kid, row.alg as KeyAlgorithm, privateFromRow(kek, row)) : publicMaterial(row)
+        b = { signingKey: material.signingKey, verifyingKey: material.verifyingKey }
         built.set(row.kid, b)
       }
       next.set(row.kid, { kid: row.kid, alg: row.alg as KeyAlgorithm, state: s.state, ...b, jwk: row.publicJwk as Record<string, unknown> })
@@ -114,15 +101,17 @@ export async function managedKeyring (store: KeyStore, kek: Buffer, opts: TokenO
   await reload()
   return {
     managed: true,
+    algorithms: ['ES256', 'EdDSA'],
     signer () {
       fresh()
       const e = currentKid === undefined ? undefined : entries.get(currentKid)
-      if (e?.sign === undefined) throw new Error('no signing key: the key store has no current key')
-      return { kid: e.kid, sign: e.sign }
+      if (e?.signingKey === undefined) throw new Error('no signing key: the key store has no current key')
+      return { kid: e.kid, alg: e.alg, key: e.signingKey }
     },
     verifier (kid) {
       fresh()
-      return entries.get(kid)?.verify
+      const e = entries.get(kid)
+      return e === undefined ? undefined : { kid: e.kid, alg: e.alg, key: e.verifyingKey }
     },
     jwks () {
       fresh()

@@ -77,7 +77,14 @@ t.test('access tokens', async (t) => {
       })(),
       'foreign issuer, same key': ownKey({ ...fresh, iss: 'evil' }),
       'foreign audience, same key': ownKey({ ...fresh, aud: 'other-api' }),
-      'no sid, same key': ownKey({ ...fresh, sid: undefined })
+      'no sid, same key': ownKey({ ...fresh, sid: undefined }),
+      // Refused before any key is looked up: a kid no key of ours has.
+      'unknown kid, our key': createSigner({ key: privatePem, algorithm: 'ES256', kid: 'not-a-kid-of-ours', header: { typ: 'at+jwt' } } as any)(fresh),
+      // The kid pins its algorithm: an Ed25519 signature under our ES256 key's kid.
+      'another algorithm under our kid': (() => {
+        const { privateKey } = generateKeyPairSync('ed25519')
+        return createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'EdDSA', kid: header.kid, header: { typ: 'at+jwt' } } as any)(fresh)
+      })()
     }
     t.equal((await call(`Bearer ${ownKey(fresh)}`)).statusCode, 200, 'control: our key, issuer and audience are accepted')
     for (const [what, jwt] of Object.entries(forged)) {
