@@ -27,16 +27,21 @@
 // - A login of a user with TOTP resolves with an `MfaRequired` step instead of
 //   the user: `complete(code)` finishes it. Passkeys sign in and register
 //   through navigator.credentials (client/webauthn.ts).
-import { credentialJson, creationOptions, requestOptions, webauthnAvailable } from './webauthn.ts'
+// - REAUTH_REQUIRED and MFA_REQUIRED (step-up before a sensitive change) are
+//   never a sign-out: `reauthenticate` proves the user again, and with
+//   `onReauthRequired` the library's own calls ask and retry once (client/reauth.ts).
+import { credentialJson, creationOptions, passkeyAssertion, webauthnAvailable } from './webauthn.ts'
 import { AuthError, Transport, errorOf, type AuthMode, type SendInit } from './transport.ts'
 import { RefreshRefused, REFUSED_CODES, refreshWithBudget, type RefreshPolicy } from './refresh.ts'
 import { Tabs, type TabMessage, type TokenState } from './tabs.ts'
 import { CsrfValue, memoryStorage, type RefreshTokenStorage } from './storage.ts'
 import { DpopSigner, dpopAvailable, indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
+import { StepUp, passwordProof, reauthenticatedState, type OnReauthRequired, type ReauthCredentials } from './reauth.ts'
 
 export { AuthError, type AuthMode } from './transport.ts'
 export { memoryStorage, type RefreshTokenStorage } from './storage.ts'
 export { indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
+export { isStepUpError, type OnReauthRequired, type ReauthCredentials, type ReauthReason } from './reauth.ts'
 
 export interface User { id: string, username: string, roles: string[] }
 
@@ -124,6 +129,8 @@ export interface AuthClientOptions {
   /** Per-request timeout of other calls, in ms (default 10000). */
   timeout?: number
   fetch?: typeof fetch
+  /** Step-up: asked for the user's proof when a call of this library answers 401 REAUTH_REQUIRED or MFA_REQUIRED; the call is then sent again once. */
+  onReauthRequired?: OnReauthRequired
   /** The device's clock (tests). */
   now?: () => number
 }
@@ -162,6 +169,10 @@ export interface AuthClient {
   disableTotp (code: string): Promise<void>
   /** Every other session ends; this one stays. */
   changePassword (currentPassword: string, newPassword: string): Promise<void>
+  /** Proves the user again (step-up): the same session, its sign-in now; `code` when the user has TOTP. */
+  reauthenticate (credentials: { password: string, code?: string }): Promise<User>
+  /** Proves the user again with one of their passkeys (WebAuthn). */
+  reauthenticateWithPasskey (username?: string): Promise<User>
   /** With a reset token an admin issued; then sign in with the new password. */
   resetPassword (resetToken: string, newPassword: string): Promise<void>
   /** Picks up a session that already exists (a reload, another tab, a stored refresh token). */
@@ -207,6 +218,7 @@ class Client implements AuthClient {
   private listeners: { [K in keyof AuthEvents]: Set<Listener<K>> } = { signedIn: new Set(), refreshed: new Set(), signedOut: new Set() }
   private tabAnswer: ((state: TokenState) => void) | undefined
   private unwatch: Array<() => void> = []
+  private stepUp: StepUp
 
   constructor (options: AuthClientOptions) {
     this.base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`)
@@ -241,6 +253,7 @@ class Client implements AuthClient {
       this.tabs = new Tabs(name, options.lockWait ?? 10_000, (msg) => this.onTabMessage(msg))
     }
     if (inBrowser) this.watchPage()
+    this.stepUp = new StepUp(options.onReauthRequired, (proof: ReauthCredentials) => 'passkey' in proof ? this.reauthenticateWithPasskey(proof.username) : this.reauthenticate(proof))
   }
 
   get user (): User | null { return this.state?.user ?? null }
@@ -467,12 +480,26 @@ class Client implements AuthClient {
   }
 
   async signInWithPasskey (username?: string): Promise<User> {
-    if (!webauthnAvailable()) throw new AuthError(0, 'WEBAUTHN_UNAVAILABLE', 'passkeys need a browser with WebAuthn')
-    const res = await this.send('/auth/passkeys/authentication/options', { method: 'POST', json: username === undefined ? {} : { username } })
+    const response = await passkeyAssertion((path, init) => this.send(path, init), username)
+    return this.signedInWith(await this.send('/auth/passkeys/authentication', this.tokenEndpoint({ method: 'POST', json: { response } })))
+  }
+
+  reauthenticate (credentials: { password: string, code?: string }): Promise<User> {
+    return this.reauthWith(passwordProof(credentials))
+  }
+
+  async reauthenticateWithPasskey (username?: string): Promise<User> {
+    return this.reauthWith({ passkey: await passkeyAssertion((path, init) => this.send(path, init), username) })
+  }
+
+  /** A new access token of this session (same binding), its sign-in now; every tab gets it. */
+  private async reauthWith (body: object): Promise<User> {
+    const res = await this.authFetch('/auth/reauthenticate', jsonBody('POST', body))
     if (!res.ok) throw await errorOf(res)
-    const credential = await navigator.credentials.get({ publicKey: requestOptions(await res.json()) }) as PublicKeyCredential | null
-    if (credential === null) throw new AuthError(0, 'PASSKEY_CANCELLED', 'no passkey was chosen')
-    return this.signedInWith(await this.send('/auth/passkeys/authentication', this.tokenEndpoint({ method: 'POST', json: { response: credentialJson(credential) } })))
+    const state = reauthenticatedState(await res.json(), this.transport.now())
+    this.adopt(state, null)
+    this.broadcast(state)
+    return state.user
   }
 
   async registerPasskey (name?: string): Promise<Passkey> {
@@ -557,7 +584,7 @@ class Client implements AuthClient {
   }
 
   private async json<T> (path: string, init?: RequestInit): Promise<T> {
-    const res = await this.authFetch(path, init)
+    const res = await this.stepUp.send(() => this.authFetch(path, init))
     if (!res.ok) throw await errorOf(res)
     return res.status === 204 ? (undefined as T) : await res.json()
   }

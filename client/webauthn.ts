@@ -1,6 +1,7 @@
 // WebAuthn in the browser for the client library: the service's JSON options
 // (base64url strings) to the ArrayBuffers navigator.credentials wants, and a
 // credential back to the JSON the service verifies. No dependency.
+import { AuthError, errorOf } from './transport.ts'
 
 type Json = Record<string, any>
 
@@ -57,4 +58,14 @@ export function credentialJson (credential: PublicKeyCredential): Json {
     clientExtensionResults: credential.getClientExtensionResults(),
     ...(credential.authenticatorAttachment !== null ? { authenticatorAttachment: credential.authenticatorAttachment } : {})
   }
+}
+
+/** A passkey's assertion for the service's sign-in options (a sign-in, or a reauthentication): navigator.credentials.get, as JSON. */
+export async function passkeyAssertion (send: (path: string, init: { method: string, json: unknown }) => Promise<Response>, username?: string): Promise<Json> {
+  if (!webauthnAvailable()) throw new AuthError(0, 'WEBAUTHN_UNAVAILABLE', 'passkeys need a browser with WebAuthn')
+  const res = await send('/auth/passkeys/authentication/options', { method: 'POST', json: username === undefined ? {} : { username } })
+  if (!res.ok) throw await errorOf(res)
+  const credential = await navigator.credentials.get({ publicKey: requestOptions(await res.json()) }) as PublicKeyCredential | null
+  if (credential === null) throw new AuthError(0, 'PASSKEY_CANCELLED', 'no passkey was chosen')
+  return credentialJson(credential)
 }

@@ -1,9 +1,10 @@
 // A framework-free SPA on the client library, in cookie mode: the refresh token
 // stays in an httpOnly cookie, the access token in this module's memory.
-import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type Session, type SignedOutReason, type User } from '../../client/index.ts'
+import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type ReauthCredentials, type ReauthReason, type Session, type SignedOutReason, type User } from '../../client/index.ts'
 
 const baseUrl = document.querySelector<HTMLMetaElement>('meta[name="auth-base-url"]')!.content
-const auth = createAuthClient({ baseUrl, mode: 'cookie' })
+// A sensitive change answered REAUTH_REQUIRED or MFA_REQUIRED asks the user (askForProof), then is sent again once.
+const auth = createAuthClient({ baseUrl, mode: 'cookie', onReauthRequired: askForProof })
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 let refreshes = 0
@@ -112,6 +113,46 @@ async function showUser (user: User): Promise<void> {
   await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity()]) })
 }
 
+// --- Step-up: "confirm it is you" before a sensitive change ----------------------
+
+let totpOn = false
+let proofAnswer: ((credentials: ReauthCredentials | null) => void) | null = null
+
+/** Shows the Security card's confirmation form; resolves with what the user gave, or null (cancelled). */
+function askForProof (reason: { code: ReauthReason }): Promise<ReauthCredentials | null> {
+  const form = $<HTMLFormElement>('reauth')
+  // The password alone lifts REAUTH_REQUIRED; MFA_REQUIRED needs the code with it, or a passkey (the only way without TOTP).
+  const passkeyOnly = reason.code === 'MFA_REQUIRED' && !totpOn
+  $('reauth-why').textContent = reason.code === 'REAUTH_REQUIRED'
+    ? 'You signed in a while ago. To make this change, confirm it is you.'
+    : passkeyOnly
+      ? 'This change needs your second factor: confirm with one of your passkeys.'
+      : 'This change needs your second factor: your password and a code from your authenticator app, or a passkey.'
+  for (const id of ['reauth-password', 'reauth-confirm']) $(id).hidden = passkeyOnly
+  $('reauth-code').hidden = !totpOn
+  form.hidden = false
+  form.querySelector('input')?.focus()
+  proofAnswer?.(null)
+  return new Promise((resolve) => { proofAnswer = resolve })
+}
+
+function answerProof (credentials: ReauthCredentials | null): void {
+  const resolve = proofAnswer
+  proofAnswer = null
+  const form = $<HTMLFormElement>('reauth')
+  form.reset()
+  form.hidden = true
+  resolve?.(credentials)
+}
+
+$<HTMLFormElement>('reauth').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const data = new FormData(event.currentTarget as HTMLFormElement)
+  answerProof({ password: String(data.get('password') ?? ''), code: String(data.get('code') ?? '') })
+})
+$('reauth-passkey').addEventListener('click', () => answerProof({ passkey: true }))
+$('reauth-cancel').addEventListener('click', () => answerProof(null))
+
 // --- Second factors and the password ------------------------------------------
 
 // Served by examples/spa/server.ts from the uqr package (a string: no bundler resolves it).
@@ -140,6 +181,7 @@ function passkeyItem (p: Passkey): HTMLLIElement {
 
 async function loadSecurity (): Promise<void> {
   const [status, passkeys] = await Promise.all([auth.mfaStatus(), auth.passkeys()])
+  totpOn = status.totp
   $('totp-status').textContent = status.totp
     ? `On. ${status.recovery_codes_left} recovery codes left.`
     : 'Off. Signing in with a password alone.'

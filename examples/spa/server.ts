@@ -12,7 +12,7 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/style.css': { path: here('./style.css'), type: 'text/css; charset=utf-8' },
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   // app.ts imports '../../client/index.ts', which the browser resolves to /client/index.ts (and its modules beside it).
-  ...Object.fromEntries(['index', 'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn'].map((name) => [
+  ...Object.fromEntries(['index', 'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn', 'reauth'].map((name) => [
     `/client/${name}.ts`, { path: here(`../../client/${name}.ts`), type: 'text/javascript; charset=utf-8', ts: true }
   ])),
   // A QR code for TOTP enrolment, drawn in the page (the secret never leaves it).

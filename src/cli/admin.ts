@@ -33,6 +33,9 @@ const HELP = `usage: npm run admin -- <command>
                                      (PASSWORD_RESET_TTL); every session of the
                                      user ends; the user sets a new password
                                      with POST /auth/password/reset
+  mfa-reset <username>               delete the user's TOTP and recovery codes
+                                     (a lost authenticator; passkeys stay);
+                                     every session of the user ends
   keys list                          the signing keys and their states
   keys rotate                        publish the next key now (it signs
                                      JWKS_MAX_AGE later; no one is logged out)
@@ -62,7 +65,7 @@ export async function main (argv: string[]): Promise<number> {
     console.log(HELP)
     return command === undefined ? 1 : 0
   }
-  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys', 'reset-link']
+  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys', 'reset-link', 'mfa-reset']
   if (!known.includes(command) || args[0] === undefined) {
     console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
     return 2
@@ -127,6 +130,13 @@ export async function main (argv: string[]): Promise<number> {
         // The token on stdout alone (for a script); what it is, on stderr.
         console.error(`one-time reset token for ${username}, valid ${expiresIn} s; every session of the user has ended:`)
         console.log(resetToken)
+        break
+      }
+      case 'mfa-reset': {
+        const { id } = await admin.byUsername(username)
+        await admin.resetMfa(id)
+        securityEvent('mfa_reset', id)
+        console.log(`${username}: TOTP and recovery codes removed, every session ended; passkeys kept`)
         break
       }
       case 'disable':

@@ -1,7 +1,9 @@
 // Wires the plain services (no Fastify inside them) to the instance, ensures
 // the bootstrap admin and prunes on a timer. Decorates `passwords`,
-// `accounts`, `sessions`, `rotation`, `csrf`, `userRevocation`, `userAdmin`, `security`.
+// `accounts`, `sessions`, `rotation`, `csrf`, `userRevocation`, `userAdmin`, `security`,
+// the second factors, and `stepUp` with its hook `requireStepUp`.
 import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createSecretKey } from 'node:crypto'
 import type { Config } from '../config.ts'
 import { createPasswordHasher, type PasswordHasher } from '../services/passwords.ts'
@@ -15,6 +17,8 @@ import { createPasswordLife, type PasswordLife } from '../services/password-life
 import { createTotp, type Totp } from '../services/totp.ts'
 import { createMfaTokens, type MfaTokens } from '../services/mfa-tokens.ts'
 import { createPasskeys, type Passkeys } from '../services/passkeys.ts'
+import { createStepUp, type StepUp } from '../services/step-up.ts'
+import { createSessionAuth, type SessionAuth } from '../services/session-auth.ts'
 
 export default fp(async function servicesPlugin (app, opts: { config: Config }) {
   const { config } = opts
@@ -58,6 +62,13 @@ export default fp(async function servicesPlugin (app, opts: { config: Config }) 
   app.decorate('totp', createTotp({ prisma: app.prisma, key: app.keys.factorKey, issuer: config.webauthn.rpName }))
   app.decorate('mfaTokens', mfaTokens)
   app.decorate('passkeys', passkeys)
+  const stepUp = createStepUp({ prisma: app.prisma, maxAge: config.reauthMaxAge })
+  app.decorate('stepUp', stepUp)
+  app.decorate('sessionAuth', createSessionAuth({ prisma: app.prisma }))
+  // After app.authenticate: the one place a sensitive change asks for step-up (services/step-up.ts).
+  app.decorate('requireStepUp', async function requireStepUp (request: FastifyRequest, _reply: FastifyReply) {
+    await stepUp.check(request.auth!.sub, request.auth!)
+  })
 
   async function pruneAll () {
     const [pruned, resets, mfa, challenges] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune()])
@@ -98,5 +109,9 @@ declare module 'fastify' {
     totp: Totp
     mfaTokens: MfaTokens
     passkeys: Passkeys
+    stepUp: StepUp
+    sessionAuth: SessionAuth
+    /** preHandler of a sensitive change: 401 MFA_REQUIRED or REAUTH_REQUIRED (services/step-up.ts). */
+    requireStepUp: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
 }

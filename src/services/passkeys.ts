@@ -10,9 +10,15 @@ import {
 } from '@simplewebauthn/server'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { NotFoundError, PasskeyInvalidError, PasskeyRefusedError } from '../errors.ts'
+import { USERNAME_PATTERN } from './accounts.ts'
 
 export const CHALLENGE_TTL = 300
 const NAME_MAX = 64
+const usernameRe = new RegExp(USERNAME_PATTERN)
+/** Bytes of a made-up credential id: as many as the authenticators seen here give (16). */
+const DECOY_ID_BYTES = 16
+/** The transports of a made-up credential: what a platform passkey reports. */
+const DECOY_TRANSPORTS = ['internal']
 
 export interface PasskeyView { id: string, name: string, createdAt: string, lastUsedAt: string | null }
 export interface PasskeySignIn { userId: string, amr: string[] }
@@ -48,8 +54,12 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
   }
 
   // A made-up credential for a username with no passkeys (or no account): the
-  // options look alike either way, so they do not say whether the user exists.
-  const decoyCredential = (username: string) => createHmac('sha256', deps.hmacKey).update('passkey-decoy\0').update(username.toLowerCase()).digest('base64url')
+  // same for every call, the id as long as a real one, with transports like a
+  // real one's, so the options do not say whether the user exists.
+  const decoyCredential = (username: string) => ({
+    id: createHmac('sha256', deps.hmacKey).update('passkey-decoy\0').update(username.toLowerCase()).digest().subarray(0, DECOY_ID_BYTES).toString('base64url'),
+    transports: DECOY_TRANSPORTS
+  })
 
   return {
     async registrationOptions (user: { id: string, username: string }) {
@@ -126,22 +136,29 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
       let allow: Array<{ id: string, transports?: string[] }> | undefined
       let userId: string | null = null
       if (username !== undefined) {
-        const user = await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true, passkeys: { select: { id: true, transports: true } } } })
+        // A name no account can have is an unknown user, looked up nowhere.
+        const user = usernameRe.test(username)
+          ? await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true, passkeys: { select: { id: true, transports: true } } } })
+          : null
         userId = user?.id ?? null
         allow = user !== null && user.passkeys.length > 0
           ? user.passkeys.map((c) => ({ id: c.id, transports: c.transports }))
-          : [{ id: decoyCredential(username) }]
+          : [decoyCredential(username)]
       }
       const options = await generateAuthenticationOptions({ rpID: rpId, allowCredentials: allow as never, userVerification: 'preferred', timeout: CHALLENGE_TTL * 1000 })
       await saveChallenge(options.challenge, 'auth', userId)
       return options
     },
 
-    /** The user a passkey response signs in, and how (amr), or PASSKEY_INVALID (401). */
-    async authenticate (response: AuthenticationResponseJSON): Promise<PasskeySignIn> {
-      if (typeof response?.id !== 'string' || response.id.length > 1024 || challengeOf(response.response?.clientDataJSON) === undefined) throw new PasskeyRefusedError()
+    /**
+     * The user a passkey response signs in, and how (amr), or PASSKEY_INVALID
+     * (401). `userId`: only a passkey of that user will do (a reauthentication).
+     */
+    async authenticate (response: AuthenticationResponseJSON, userId?: string): Promise<PasskeySignIn> {
+      if (typeof response?.id !== 'string' || !isCredentialId(response.id) || challengeOf(response.response?.clientDataJSON) === undefined) throw new PasskeyRefusedError()
       const row = await prisma.passkey.findUnique({ where: { id: response.id } })
-      if (row === null) throw new PasskeyRefusedError()
+      // Another user's passkey is refused before its signature or challenge is looked at: nothing of theirs is spent.
+      if (row === null || (userId !== undefined && row.userId !== userId)) throw new PasskeyRefusedError()
       // A discoverable response names its user: it must be the credential's.
       const handle = response.response.userHandle
       if (typeof handle === 'string' && handle !== '' && handle !== Buffer.from(userHandle(row.userId)).toString('base64url')) throw new PasskeyRefusedError()

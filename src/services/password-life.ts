@@ -3,15 +3,13 @@
 // one-time reset token (every session ends), and the token sets a new one.
 import { randomBytes } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import { InvalidCredentialsError, InvalidResetTokenError, MfaRequiredError, NotFoundError, PasswordUnchangedError } from '../errors.ts'
+import { InvalidCredentialsError, InvalidResetTokenError, NotFoundError, PasswordUnchangedError } from '../errors.ts'
 import { checkPassword, type Accounts } from './accounts.ts'
 import { normalizePassword, type PasswordHasher } from './passwords.ts'
 import { revocationUntil, type RevocationList } from './revocation-list.ts'
 import { hashToken, TOKEN_SHAPE } from './sessions.ts'
 import type { UserRevocation } from './user-revocation.ts'
-
-/** amr values that prove a second factor (or a passkey, which is one on its own) in this session. */
-const STRONG_AMR = new Set(['otp', 'hwk', 'swk'])
+import { assertStepUp, hasSecondFactor } from './step-up.ts'
 
 export function createPasswordLife (deps: {
   prisma: PrismaClient
@@ -27,14 +25,16 @@ export function createPasswordLife (deps: {
     /**
      * Sets a new password for a signed-in user who knows the current one.
      * INVALID_CREDENTIALS for a wrong current password (the route counts it
-     * like a failed login); MFA_REQUIRED when the user has TOTP and this
-     * session did not use a second factor. Returns the sessions it ended.
+     * like a failed login); MFA_REQUIRED when the user has a second factor
+     * (TOTP or a passkey) and this session did not use one (the step-up rule,
+     * without its freshness: the current password is a fresh proof). Returns
+     * the sessions it ended.
      */
     async change (userId: string, sessionId: string, amr: string[], current: string, next: string): Promise<string[]> {
       checkPassword(next)
       const user = await accounts.byId(userId)
       if (user === undefined || user.disabled) throw new InvalidCredentialsError()
-      if (user.totp && !amr.some((a) => STRONG_AMR.has(a))) throw new MfaRequiredError()
+      assertStepUp({ amr }, user.totp || await hasSecondFactor(prisma, userId), { now: Date.now() })
       if (!await hasher.verify(current, user.passwordHash)) throw new InvalidCredentialsError()
       if (normalizePassword(next) === normalizePassword(current)) throw new PasswordUnchangedError()
       const passwordHash = await hasher.hash(next)

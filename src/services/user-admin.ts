@@ -101,6 +101,23 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
     },
     async endSessions (id: string): Promise<void> {
       await revokeWith(id, { endSessions: true, reason: 'admin-logout' })
+    },
+    /**
+     * A user who lost their authenticator: TOTP and its recovery codes go
+     * (pending second steps with them), every session ends in the same
+     * transaction; the user signs in with the password alone. Passkeys stay:
+     * each is a way in of its own, deleted by the user (or with the account).
+     */
+    async resetMfa (id: string): Promise<void> {
+      await revokeWith(id, {
+        endSessions: true,
+        reason: 'mfa-reset',
+        async change (tx) {
+          await tx.recoveryCode.deleteMany({ where: { userId: id } })
+          await tx.totpFactor.deleteMany({ where: { userId: id } })
+          await tx.mfaToken.deleteMany({ where: { userId: id } })
+        }
+      })
     }
   }
 }

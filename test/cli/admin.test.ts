@@ -1,5 +1,6 @@
 // The operator's command line against a real PostgreSQL database.
 import t from 'tap'
+import * as OTPAuth from 'otpauth'
 import { spawnSync } from 'node:child_process'
 import { buildApp, testEnv } from '../helpers/app.ts'
 import { postgresForSuite, eventually } from '../helpers/servers.ts'
@@ -64,6 +65,24 @@ t.test('npm run admin', async (t) => {
   t.equal(run(['reset-link', 'helper']).status, 0)
   const helperReset = await new Client(app, 'header').request('POST', '/auth/password/reset', { body: { reset_token: resetToken, new_password: 'the operator reset passphrase 2' } })
   t.equal(helperReset.json().code, 'INVALID_RESET_TOKEN', 'a spent token stays spent')
+
+  // mfa-reset: a user who lost their authenticator signs in with the password alone.
+  const lost = new Client(app, 'header')
+  t.equal((await lost.login('helper', GOOD_PASSWORD)).statusCode, 200)
+  const secret = (await lost.request('POST', '/auth/mfa/totp')).json().secret
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' })
+  t.equal((await lost.request('POST', '/auth/mfa/totp/confirm', { body: { code: totp.generate() } })).statusCode, 200)
+  t.equal((await new Client(app, 'header').login('helper', GOOD_PASSWORD)).json().mfa_required, true)
+  const mfaReset = run(['mfa-reset', 'Helper'])
+  t.equal(mfaReset.status, 0, mfaReset.stderr)
+  t.match(mfaReset.stdout, /helper: TOTP and recovery codes removed, every session ended/i)
+  t.match(mfaReset.stderr, /"event":"mfa_reset"/)
+  t.ok(await eventually(async () => (await lost.me()).statusCode === 401, 6000, 20), 'every session of the user ended')
+  t.equal(await app.prisma.recoveryCode.count({ where: { user: { usernameKey: 'helper' } } }), 0, 'the recovery codes are gone')
+  const helperBack = await new Client(app, 'header').login('helper', GOOD_PASSWORD)
+  t.type(helperBack.json().access_token, 'string', 'the password alone signs in')
+  t.equal(run(['mfa-reset', 'nobody-here']).status, 1)
+  t.match(run(['--help']).stdout, /mfa-reset <username>/)
 
   const keysList = run(['keys', 'list'])
   t.equal(keysList.status, 0, keysList.stderr)

@@ -68,6 +68,35 @@ t.test('register a passkey in the SPA, sign out, sign in with it (no username, n
   await page.screenshot({ path: screenshotPath('spa-passkey-signed-in') })
 })
 
+t.test('a password session of a passkey user starts TOTP: the Security card asks for proof, a passkey gives it, the call is sent again', async (t) => {
+  const context = await browser.newContext()
+  t.teardown(() => context.close())
+  const page = await open(context)
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true }
+  })
+  const username = uniqueName('stepup')
+  await signUp(page, username)
+  await page.fill('#passkey-add input[name=name]', 'Laptop')
+  await page.click('#passkey-add button[type=submit]')
+  await page.locator('#passkeys li').first().waitFor()
+  // This session signed in with the password alone, and the user now has a passkey: 401 MFA_REQUIRED.
+  await page.click('#totp-start')
+  await page.locator('#reauth').waitFor({ state: 'visible' })
+  t.match(await page.locator('#reauth-why').textContent(), /second factor/, 'the card says why it asks')
+  t.equal(await page.locator('#signed-in').isVisible(), true, 'still signed in: not a sign-out')
+  await page.locator('#security').screenshot({ path: screenshotPath('spa-reauth') })
+  await page.click('#reauth-passkey')
+  await page.locator('#totp-enrol').waitFor({ state: 'visible' })
+  t.equal(await page.locator('#reauth').isVisible(), false, 'the question is gone')
+  t.match((await page.locator('#totp-secret').textContent())!, /^[A-Z2-7]{32}$/, 'the enrolment went through once the passkey proved it is the user')
+  await page.click('#reload-message')
+  await page.waitForFunction(() => /passkey/.test(document.querySelector('#sessions tr td:nth-child(3)')?.textContent ?? ''))
+  t.same(await sessionMethods(page), ['passkey, key-bound'], 'the session now says it proved itself with a passkey')
+})
+
 t.test('enrol TOTP from the QR page, sign out, sign in with a code computed here', async (t) => {
   const context = await browser.newContext()
   t.teardown(() => context.close())

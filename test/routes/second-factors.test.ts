@@ -24,6 +24,23 @@ async function withTotp (app: FastifyInstance, mode: 'header' | 'cookie' = 'head
   return { c, name, totp, secret, recovery: confirmed.json().recovery_codes as string[] }
 }
 
+/** A session of the user that used the second factor: password, then `code`. */
+async function strongSession (app: FastifyInstance, name: string, code: string, mode: 'header' | 'cookie' = 'header') {
+  const { c, mfaToken } = await passwordStep(app, name, mode)
+  const res = await c.request('POST', '/auth/login/mfa', { body: { mfa_token: mfaToken, code }, bearer: false })
+  if (res.statusCode !== 200) throw new Error(`second step: ${res.statusCode} ${res.body}`)
+  return c
+}
+
+/** A session of the user that signed in with a passkey of `auth`. */
+async function passkeySession (app: FastifyInstance, auth: SoftAuthenticator) {
+  const c = new Client(app, 'header')
+  const options = (await c.request('POST', '/auth/passkeys/authentication/options', { body: {} })).json()
+  const res = await c.request('POST', '/auth/passkeys/authentication', { body: { response: auth.authenticate(options) } })
+  if (res.statusCode !== 200) throw new Error(`passkey sign-in: ${res.statusCode} ${res.body}`)
+  return c
+}
+
 async function passwordStep (app: FastifyInstance, name: string, mode: 'header' | 'cookie' = 'header') {
   const c = new Client(app, mode)
   const res = await c.login(name, GOOD_PASSWORD)
@@ -79,8 +96,12 @@ for (const backend of backends) {
       t.equal(codes.length, 10)
       t.equal(new Set(codes).size, 10)
       t.equal(await app.prisma.recoveryCode.count({ where: { codeHash: { in: codes } } }), 0, 'recovery codes are stored hashed')
-      t.equal((await c.request('POST', '/auth/mfa/totp')).json().code, 'MFA_ALREADY_ENABLED')
-      t.equal((await c.request('POST', '/auth/mfa/totp')).statusCode, 409)
+      const weak = await c.request('POST', '/auth/mfa/totp')
+      t.equal(weak.statusCode, 401)
+      t.equal(weak.json().code, 'MFA_REQUIRED', 'the session that enrolled signed in with the password alone: now it is not enough')
+      const strong = await strongSession(app, name, generator(secret).generate({ timestamp: Date.now() + 30_000 }))
+      t.equal((await strong.request('POST', '/auth/mfa/totp')).json().code, 'MFA_ALREADY_ENABLED')
+      t.equal((await strong.request('POST', '/auth/mfa/totp')).statusCode, 409)
       t.same((await c.request('GET', '/auth/mfa')).json(), { totp: true, recovery_codes_left: 10, passkeys: 0 })
     })
 
@@ -178,7 +199,8 @@ for (const backend of backends) {
     t.test('wrong codes sent at once are counted before they are checked: exactly five are tried, in every round', async (t) => {
       const instances = backend === 'real' ? [app, (await buildApp(t, { backend, redis, databaseUrl })).app] : [app]
       for (let round = 0; round < 5; round++) {
-        const { c, totp } = await withTotp(app)
+        const { name, totp } = await withTotp(app)
+        const c = await strongSession(app, name, totp.generate())
         // Removal with an access token: nothing else serializes the guesses.
         const removals = await Promise.all(wrongCodes(totp, 30, round).map((code, i) => c.request('DELETE', '/auth/mfa/totp', { body: { code }, app: instances[i % instances.length] })))
         t.same(tally(removals), { tried: 5, limited: 25 }, `round ${round + 1}: removal`)
@@ -194,7 +216,9 @@ for (const backend of backends) {
     })
 
     t.test('removing TOTP needs a code; then a login has no second step', async (t) => {
-      const { c, name, recovery } = await withTotp(app)
+      const { c: weak, name, recovery } = await withTotp(app)
+      t.equal((await weak.request('DELETE', '/auth/mfa/totp', { body: { code: recovery[2] } })).json().code, 'MFA_REQUIRED', 'not from a session that signed in with the password alone')
+      const c = await strongSession(app, name, recovery[0])
       const wrong = await c.request('DELETE', '/auth/mfa/totp', { body: { code: 'AAAA-BBBB-CCCC-DDDD' } })
       t.equal(wrong.statusCode, 400)
       t.equal(wrong.json().code, 'MFA_CODE_INVALID')
@@ -216,9 +240,11 @@ for (const backend of backends) {
       t.equal(created.statusCode, 201)
       t.same(Object.keys(created.json()).sort(), ['createdAt', 'id', 'lastUsedAt', 'name'])
       t.equal(created.json().name, 'Laptop')
-      const second = (await c.request('POST', '/auth/passkeys/registration/options')).json()
+      t.equal((await c.request('POST', '/auth/passkeys/registration/options')).json().code, 'MFA_REQUIRED', 'a passkey is a second factor: the password session may not add another')
+      const strong = await passkeySession(app, auth)
+      const second = (await strong.request('POST', '/auth/passkeys/registration/options')).json()
       t.equal(second.excludeCredentials.length, 1, 'the registered one is excluded')
-      t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(second) } })).statusCode, 201)
+      t.equal((await strong.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(second) } })).statusCode, 201)
       const list = (await c.request('GET', '/auth/passkeys')).json()
       t.equal(list.length, 2)
       const renamed = await c.request('PATCH', `/auth/passkeys/${list[1].id}`, { body: { name: 'Phone' } })
@@ -226,8 +252,9 @@ for (const backend of backends) {
       const stranger = (await signedIn(app, 'pkother')).c
       t.equal((await stranger.request('DELETE', `/auth/passkeys/${list[0].id}`)).statusCode, 404, "another user's passkey is not found")
       t.equal((await stranger.request('PATCH', `/auth/passkeys/${list[0].id}`, { body: { name: 'x' } })).statusCode, 404)
-      t.equal((await c.request('DELETE', `/auth/passkeys/${list[0].id}`)).statusCode, 204)
-      t.equal((await c.request('DELETE', `/auth/passkeys/${list[0].id}`)).statusCode, 404)
+      t.equal((await c.request('DELETE', `/auth/passkeys/${list[0].id}`)).json().code, 'MFA_REQUIRED')
+      t.equal((await strong.request('DELETE', `/auth/passkeys/${list[0].id}`)).statusCode, 204)
+      t.equal((await strong.request('DELETE', `/auth/passkeys/${list[0].id}`)).statusCode, 404)
       t.same((await c.request('GET', '/auth/passkeys')).json().map((p: { name: string }) => p.name), ['Phone'])
     })
 
@@ -243,17 +270,20 @@ for (const backend of backends) {
       }
       const options = (await c.request('POST', '/auth/passkeys/registration/options')).json()
       t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options) } })).statusCode, 201)
-      t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options) } })).json().code, 'PASSKEY_INVALID', 'a replayed challenge')
+      // From now on only a session that used a passkey may register another.
+      const strong = await passkeySession(app, auth)
+      t.equal((await strong.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options) } })).json().code, 'PASSKEY_INVALID', 'a replayed challenge')
       const other = (await signedIn(app, 'pkreg2')).c
       const theirs = (await other.request('POST', '/auth/passkeys/registration/options')).json()
-      t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(theirs) } })).json().code, 'PASSKEY_INVALID', "another user's challenge")
-      t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: { id: 'x', response: {} } } })).json().code, 'PASSKEY_INVALID', 'garbage')
+      t.equal((await strong.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(theirs) } })).json().code, 'PASSKEY_INVALID', "another user's challenge")
+      t.equal((await strong.request('POST', '/auth/passkeys/registration', { body: { response: { id: 'x', response: {} } } })).json().code, 'PASSKEY_INVALID', 'garbage')
     })
 
     t.test('passkey sign-in: discoverable or by username, no second step, amr from the authenticator', async (t) => {
-      const { c, name } = await withTotp(app)
+      const { name, totp } = await withTotp(app)
+      const c = await strongSession(app, name, totp.generate())
       const auth = new SoftAuthenticator(ORIGIN)
-      await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register((await c.request('POST', '/auth/passkeys/registration/options')).json()) } })
+      t.equal((await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register((await c.request('POST', '/auth/passkeys/registration/options')).json()) } })).statusCode, 201)
       let password = GOOD_PASSWORD
       for (const mode of ['cookie', 'header'] as const) {
         const anon = new Client(app, mode)
@@ -310,7 +340,8 @@ for (const backend of backends) {
       const late = await options()
       await app.prisma.webAuthnChallenge.updateMany({ where: { challenge: late.challenge }, data: { expiresAt: new Date(Date.now() - 1000) } })
       await refused('expired challenge', auth.authenticate(late, { counter: counter + 10 }))
-      await refused('a registration challenge', auth.authenticate((await c.request('POST', '/auth/passkeys/registration/options')).json(), { counter: counter + 11 }))
+      // anon signed in with the passkey above: a session that may ask for registration options.
+      await refused('a registration challenge', auth.authenticate((await anon.request('POST', '/auth/passkeys/registration/options')).json(), { counter: counter + 11 }))
       const stranger = (await anon.request('POST', '/auth/passkeys/authentication/options', { body: { username: (await signedIn(app, 'pkstranger')).name } })).json()
       await refused("a challenge issued for another user's sign-in", auth.authenticate(stranger, { counter: counter + 12 }))
       t.equal((await signIn(auth.authenticate(await options(), { counter: counter + 13 }))).statusCode, 200, 'the passkey still works after all that')
@@ -319,6 +350,59 @@ for (const backend of backends) {
       const id = (await c.me()).json().id
       t.equal((await admin.request('PATCH', `/admin/users/${id}`, { body: { disabled: true } })).statusCode, 200)
       await refused('a disabled user', auth.authenticate(await options()))
+    })
+
+    t.test('sign-in options for an unknown username look like a real user\'s, and stay the same', async (t) => {
+      const { c, name } = await signedIn(app, 'pkshape')
+      const auth = new SoftAuthenticator(ORIGIN)
+      await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register((await c.request('POST', '/auth/passkeys/registration/options')).json()) } })
+      const optionsFor = async (username: string) => {
+        const res = await new Client(app, 'header').request('POST', '/auth/passkeys/authentication/options', { body: { username } })
+        t.equal(res.statusCode, 200)
+        return res.json()
+      }
+      // Every key, and every value's type, length (ids, lists) or value (the rest), except the challenge.
+      const shape = (v: unknown): unknown => Array.isArray(v)
+        ? v.map(shape)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'challenge').map(([k, x]) => [k, shape(x)]))
+          : typeof v === 'string' && /^[A-Za-z0-9_-]{16,}$/.test(v) ? `string of ${v.length}` : v
+      const known = await optionsFor(name)
+      for (const unknownName of ['no-such-user-here', 'Not A Valid Name!', 'x\u0000y']) {
+        const unknown = await optionsFor(unknownName)
+        t.same(shape(unknown), shape(known), `${JSON.stringify(unknownName)}: the same keys, and values of the same shape and length`)
+        t.same((await optionsFor(unknownName)).allowCredentials, unknown.allowCredentials, 'the same made-up credential every time')
+      }
+      t.same(known.allowCredentials[0].transports, ['internal'])
+      t.equal(known.allowCredentials[0].id.length, 22)
+      t.not((await optionsFor('no-such-user-here')).allowCredentials[0].id, (await optionsFor('another-unknown')).allowCredentials[0].id, 'one made-up credential per name')
+      t.same((await optionsFor('NO-SUCH-USER-HERE')).allowCredentials, (await optionsFor('no-such-user-here')).allowCredentials, 'names are one ignoring case')
+    })
+
+    t.test('a passkey name with a NUL or another control character is 400 VALIDATION, at registration and rename', async (t) => {
+      const { c } = await signedIn(app, 'pkname')
+      const auth = new SoftAuthenticator(ORIGIN)
+      for (const name of ['Lap\u0000top', 'tab\there', 'line\nbreak', 'del\u007f']) {
+        const options = (await c.request('POST', '/auth/passkeys/registration/options')).json()
+        const res = await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options), name } })
+        t.equal(res.statusCode, 400, JSON.stringify(name))
+        t.equal(res.json().code, 'VALIDATION', 'not PASSKEY_INVALID, not a 500')
+      }
+      const options = (await c.request('POST', '/auth/passkeys/registration/options')).json()
+      const created = await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options), name: 'Ordinary name, ünïcode fine' } })
+      t.equal(created.statusCode, 201)
+      t.equal(created.json().name, 'Ordinary name, ünïcode fine')
+      for (const name of ['nul\u0000', '\u0000', 'esc\u001b[31m']) {
+        const res = await c.request('PATCH', `/auth/passkeys/${created.json().id}`, { body: { name } })
+        t.equal(res.statusCode, 400, JSON.stringify(name))
+        t.equal(res.json().code, 'VALIDATION')
+      }
+      t.equal((await c.request('PATCH', `/auth/passkeys/${created.json().id}`, { body: { name: 'x'.repeat(65) } })).json().code, 'VALIDATION', 'at most 64 characters')
+      const anon = new Client(app, 'header')
+      const signIn = await anon.request('POST', '/auth/passkeys/authentication', { body: { response: { ...auth.authenticate(options), id: 'a\u0000b' } } })
+      t.equal(signIn.statusCode, 401, 'a NUL in a credential id is an unknown credential')
+      t.equal(signIn.json().code, 'PASSKEY_INVALID')
+      t.same((await c.request('GET', '/auth/passkeys')).json().map((p: { name: string }) => p.name), ['Ordinary name, ünïcode fine'], 'nothing else was stored')
     })
   })
 }

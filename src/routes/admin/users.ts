@@ -1,4 +1,4 @@
-// /admin/users: list, change roles, end sessions, disable. Admins only.
+// /admin/users: list, change roles, end sessions, disable, reset TOTP. Admins only.
 import type { FastifyInstance } from 'fastify'
 import { UserSchema, errors } from '../auth/schemas.ts'
 import { ROLES, PAGE_MAX } from '../../services/user-admin.ts'
@@ -78,6 +78,20 @@ export default async function adminUserRoutes (app: FastifyInstance) {
     audit(request, 'password_reset_issued', request.params.id)
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     return { reset_token: resetToken, expires_in: expiresIn }
+  })
+
+  app.delete<{ Params: { id: string } }>('/users/:id/mfa', {
+    schema: {
+      ...tags,
+      summary: "Reset a user's TOTP: the factor and its recovery codes are deleted, every session of the user ends",
+      description: 'For a user who lost their authenticator: they sign in with the password alone, then may enrol again. Passkeys are not removed. Errors: 404.',
+      params: IdParams,
+      response: { 204: { type: 'null' }, ...errors(401, 403, 404) }
+    }
+  }, async function resetMfa (request, reply) {
+    await app.userAdmin.resetMfa(request.params.id)
+    audit(request, 'mfa_reset', request.params.id)
+    reply.code(204).send()
   })
 
   app.patch<{ Params: { id: string }, Body: { disabled: boolean } }>('/users/:id', {

@@ -7,6 +7,7 @@ import sessionListRoutes from './session-list.ts'
 import passwordRoutes from './password.ts'
 import secondFactorRoutes from './second-factor.ts'
 import passkeyRoutes from './passkeys.ts'
+import reauthenticateRoutes from './reauthenticate.ts'
 import { withCookies } from './token-response.ts'
 
 export default async function authRoutes (app: FastifyInstance, opts: { config: Config }) {
@@ -21,4 +22,5 @@ export default async function authRoutes (app: FastifyInstance, opts: { config: 
   await app.register(passwordRoutes)
   await app.register(secondFactorRoutes, { config: opts.config })
   await app.register(passkeyRoutes, { config: opts.config })
+  await app.register(reauthenticateRoutes)
 }

@@ -4,7 +4,7 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simp
 import type { Config } from '../../config.ts'
 import { NotFoundError, PasskeyRefusedError } from '../../errors.ts'
 import { isCredentialId } from '../../services/passkeys.ts'
-import { AuthModeHeaders, TokenResponseSchema, docs, errors } from './schemas.ts'
+import { AuthModeHeaders, NO_CONTROL_CHARS, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
 
 const PasskeySchema = {
@@ -14,7 +14,8 @@ const PasskeySchema = {
 } as const
 // WebAuthn's JSON forms are checked by @simplewebauthn/server; here only their outline and size.
 const ResponseJson = { type: 'object', properties: { id: { type: 'string', maxLength: 1024 }, response: { type: 'object' } }, required: ['id', 'response'] } as const
-const NameSchema = { type: 'string', minLength: 1, maxLength: 64 } as const
+// A label a person reads: no control characters (a NUL would reach PostgreSQL, which refuses it).
+const NameSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROL_CHARS } as const
 const IdParams = { type: 'object', properties: { id: { type: 'string', maxLength: 1024 } }, required: ['id'] } as const
 const Options = { type: 'object', additionalProperties: true } as const
 
@@ -23,7 +24,8 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
 
   app.post('/passkeys/registration/options', {
     onRequest: app.authenticate,
-    schema: { ...guarded, summary: 'WebAuthn creation options (JSON form) for a new passkey', response: { 200: Options, ...errors(401, 503) } }
+    preHandler: app.requireStepUp,
+    schema: { ...guarded, summary: 'WebAuthn creation options (JSON form) for a new passkey', description: docs.stepUp, response: { 200: Options, ...errors(401, 503) } }
   }, async function registrationOptions (request, reply) {
     reply.header('cache-control', 'no-store')
     return app.passkeys.registrationOptions({ id: request.auth!.sub, username: request.auth!.preferred_username })
@@ -31,10 +33,11 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
 
   app.post<{ Body: { response: RegistrationResponseJSON, name?: string } }>('/passkeys/registration', {
     onRequest: app.authenticate,
+    preHandler: app.requireStepUp,
     schema: {
       ...guarded,
       summary: 'Register a passkey from the authenticator\'s response',
-      description: 'Errors: 400 PASSKEY_INVALID (does not verify, wrong origin or RP ID, spent or expired challenge, already registered).',
+      description: `${docs.stepUp} Errors: 400 PASSKEY_INVALID (does not verify, wrong origin or RP ID, spent or expired challenge, already registered), 400 VALIDATION (a name with control characters).`,
       body: { type: 'object', properties: { response: ResponseJson, name: NameSchema }, required: ['response'], additionalProperties: false },
       response: { 201: PasskeySchema, ...errors(400, 401, 503) }
     }
@@ -68,7 +71,8 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
 
   app.delete<{ Params: { id: string } }>('/passkeys/:id', {
     onRequest: app.authenticate,
-    schema: { ...guarded, summary: 'Delete a passkey', params: IdParams, response: { 204: { type: 'null' }, ...errors(401, 404, 503) } }
+    preHandler: app.requireStepUp,
+    schema: { ...guarded, summary: 'Delete a passkey', description: docs.stepUp, params: IdParams, response: { 204: { type: 'null' }, ...errors(401, 404, 503) } }
   }, async function deletePasskey (request, reply) {
     if (!isCredentialId(request.params.id)) throw new NotFoundError('No such passkey')
     await app.passkeys.remove(request.auth!.sub, request.params.id)

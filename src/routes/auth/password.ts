@@ -7,7 +7,7 @@ export default async function passwordRoutes (app: FastifyInstance) {
     onRequest: app.authenticate,
     schema: {
       summary: 'Change the password; every other session ends at once, this one stays',
-      description: 'Errors: 400 VALIDATION / PASSWORD_TOO_COMMON / PASSWORD_UNCHANGED, 401 INVALID_CREDENTIALS (wrong current password, counted as a failed login), 401 MFA_REQUIRED (the user has TOTP and this session did not use it), 429.',
+      description: 'Errors: 400 VALIDATION / PASSWORD_TOO_COMMON / PASSWORD_UNCHANGED, 401 INVALID_CREDENTIALS (wrong current password, counted as a failed login), 401 MFA_REQUIRED (the user has a second factor, TOTP or a passkey, and this session used neither: reauthenticate with it), 429. The current password is a fresh proof: no REAUTH_REQUIRED here.',
       tags: ['passwords'],
       security: [{ bearer: [] }],
       body: {

@@ -69,6 +69,16 @@ export const MfaRequiredSchema = {
 
 export const NewPasswordSchema = { type: 'string', minLength: 1, maxLength: 1024 } as const
 
+/**
+ * Text that is stored and shown (a passkey's name): no control characters.
+ * PostgreSQL refuses a NUL in text outright (a 500 otherwise), and the others
+ * have no place in a label a person reads.
+ */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001f\\u007f]*$'
+
+/** A TOTP code or a recovery code: printable, short. */
+export const CodeSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROL_CHARS } as const
+
 export const RefreshBodySchema = {
   type: ['object', 'null'],
   properties: { refresh_token: { type: 'string', maxLength: 4096 } },
@@ -89,5 +99,6 @@ export const docs = {
   cookies: 'Cookie mode (default, X-Auth-Mode: cookie) sets `refresh_token` (HttpOnly; Path=/auth; SameSite=Strict by default; Secure; Max-Age = refresh lifetime) and `csrf_token` (readable by scripts; Path=/); the refresh token is never in the body. Header mode (X-Auth-Mode: header) sets no cookie and returns `refresh_token` and `refresh_expires_in` in the body.',
   csrf: 'Cookie mode: send the `refresh_token` cookie and the header X-CSRF-Token equal to the `csrf_token` cookie, else 403 CSRF_INVALID and nothing changes. Header mode: send `{ "refresh_token": "…" }` in the body.',
   bearer: 'Authorization: Bearer <access_token>, or for a DPoP-bound session `Authorization: DPoP <access_token>` with a `DPoP` proof carrying `ath` (a bound token as Bearer: 401 TOKEN_INVALID). 401 codes: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, DPOP_PROOF_INVALID, USE_DPOP_NONCE (with WWW-Authenticate); 503 SERVICE_UNAVAILABLE while revocations or proof replays cannot be checked.',
+  stepUp: 'Step-up: a user with a second factor (TOTP or a passkey) must have used one in this session (amr otp, hwk or swk), else 401 MFA_REQUIRED; the session must have signed in within REAUTH_MAX_AGE seconds, else 401 REAUTH_REQUIRED. Both are answered by POST /auth/reauthenticate.',
   dpop: 'An optional `DPoP` proof header (RFC 9449; ES256 or EdDSA) binds the session it opens to the proof\'s key for life: token_type DPoP, access tokens with cnf.jkt, and every refresh needs a fresh proof by that key (401 DPOP_PROOF_INVALID otherwise). With DPOP_NONCE=on a proof without the current nonce gets 400 USE_DPOP_NONCE and the nonce in DPoP-Nonce; with DPOP_REQUIRED=header a header-mode login without a proof gets 401 DPOP_PROOF_INVALID.'
 }

@@ -2,13 +2,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
 import { MfaCodeInvalidError, MfaCodeRefusedError, MfaTokenInvalidError } from '../../errors.ts'
-import { AuthModeHeaders, TokenResponseSchema, docs, errors } from './schemas.ts'
+import { AuthModeHeaders, CodeSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
 import { RECOVERY_CODES } from '../../services/totp.ts'
 
 const CodeBody = {
   type: 'object',
-  properties: { code: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { code: CodeSchema },
   required: ['code'],
   additionalProperties: false
 } as const
@@ -50,10 +50,11 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
 
   app.post('/mfa/totp', {
     onRequest: app.authenticate,
+    preHandler: app.requireStepUp,
     schema: {
       ...guarded,
       summary: 'Start TOTP enrolment: a new secret, pending until confirmed',
-      description: 'RFC 6238, SHA-1, 6 digits, 30 s. Errors: 409 MFA_ALREADY_ENABLED.',
+      description: `RFC 6238, SHA-1, 6 digits, 30 s. ${docs.stepUp} Errors: 409 MFA_ALREADY_ENABLED.`,
       response: { 200: { type: 'object', properties: { secret: { type: 'string' }, otpauth_uri: { type: 'string' } }, required: ['secret', 'otpauth_uri'] }, ...errors(401, 409, 503) }
     }
   }, async function enrollTotp (request, reply) {
@@ -64,10 +65,11 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
 
   app.post<{ Body: { code: string } }>('/mfa/totp/confirm', {
     onRequest: app.authenticate,
+    preHandler: app.requireStepUp,
     schema: {
       ...guarded,
       summary: `Confirm TOTP with a code; returns ${RECOVERY_CODES} one-time recovery codes (shown once)`,
-      description: 'From now on a password login needs a second step. Errors: 400 MFA_CODE_INVALID, 409 MFA_ALREADY_ENABLED, 429 after 5 wrong codes in 15 min.',
+      description: `From now on a password login needs a second step. ${docs.stepUp} Errors: 400 MFA_CODE_INVALID, 409 MFA_ALREADY_ENABLED, 429 after 5 wrong codes in 15 min.`,
       body: CodeBody,
       response: { 200: { type: 'object', properties: { recovery_codes: { type: 'array', items: { type: 'string' } } }, required: ['recovery_codes'] }, ...errors(400, 401, 409, 429, 503) }
     }
@@ -89,10 +91,11 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
 
   app.delete<{ Body: { code: string } }>('/mfa/totp', {
     onRequest: app.authenticate,
+    preHandler: app.requireStepUp,
     schema: {
       ...guarded,
       summary: 'Remove TOTP, proven with a current code or a recovery code',
-      description: 'Errors: 400 MFA_CODE_INVALID, 429 after 5 wrong codes in 15 min.',
+      description: `${docs.stepUp} Errors: 400 MFA_CODE_INVALID, 429 after 5 wrong codes in 15 min.`,
       body: CodeBody,
       response: { 204: { type: 'null' }, ...errors(400, 401, 429, 503) }
     }
@@ -113,7 +116,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
       headers: AuthModeHeaders,
       body: {
         type: 'object',
-        properties: { mfa_token: { type: 'string', maxLength: 128 }, code: { type: 'string', minLength: 1, maxLength: 64 } },
+        properties: { mfa_token: { type: 'string', maxLength: 128 }, code: CodeSchema },
         required: ['mfa_token', 'code'],
         additionalProperties: false
       },
