@@ -1,9 +1,14 @@
-// The one environment schema: names and defaults of docs/api.md. A bad value
-// stops start-up with a sentence that names the variable.
-import { isIP } from 'node:net'
+// Every setting the service reads, as one table: its variables, its
+// default, what it means, and how it is parsed. docs.test.ts checks each row
+// against docs/api.md's configuration table; a row's parser can read only
+// its own variables, so the table cannot miss one. A bad value stops
+// start-up with a sentence that names the variable.
 import { resolve } from 'node:path'
 import { MAX_ACCESS_TOKEN_TTL } from './services/revocation-list.ts'
 import type { RedisTarget } from './services/redis-connection.ts'
+import { ConfigError, bool, int, keyAlgorithm, nonEmpty, publicUrl, redisTarget, secret, trustProxy, url, webauthn, type Env } from './config/parse.ts'
+
+export { ConfigError }
 
 export interface Config {
   nodeEnv: string
@@ -66,201 +71,117 @@ export interface Config {
   publicUrl: string | undefined
 }
 
-export class ConfigError extends Error {}
-
-type Env = Record<string, string | undefined>
-
-function int (env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
-  }
-  return Number(raw)
+export interface Setting {
+  /** The variables it reads (several for one composite value, such as the Sentinels). */
+  names: string[]
+  default: string
+  doc: string
+  parse: (env: Env) => Partial<Config>
 }
 
-function bool (env: Env, name: string, fallback: boolean, yes = 'true', no = 'false'): boolean {
-  const raw = env[name]?.toLowerCase()
-  if (raw === undefined || raw === '') return fallback
-  if (raw === yes || raw === 'true' || raw === '1') return true
-  if (raw === no || raw === 'false' || raw === '0') return false
-  throw new ConfigError(`${name} must be "${yes}" or "${no}", got "${env[name]}"`)
+const row = (names: string | string[], fallback: string, doc: string, parse: Setting['parse']): Setting =>
+  ({ names: Array.isArray(names) ? names : [names], default: fallback, doc, parse })
+
+function sameSite (env: Env): Config['cookieSameSite'] {
+  const raw = (env.COOKIE_SAMESITE ?? 'Strict').toLowerCase()
+  if (!['strict', 'lax', 'none'].includes(raw)) throw new ConfigError(`COOKIE_SAMESITE must be Strict, Lax or None, got "${env.COOKIE_SAMESITE}"`)
+  return raw as Config['cookieSameSite']
 }
 
-function url (env: Env, name: string, schemes: string[]): string | undefined {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return undefined
-  let parsed: URL
-  try { parsed = new URL(raw) } catch { throw new ConfigError(`${name} must be a URL (${schemes.join(' or ')}), got something else`) }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must start with ${schemes.join(' or ')}`)
-  return raw
-}
-
-/** A secret of 32 bytes or more (RFC 7518: as long as the HMAC's hash), or unset. */
-function secret (env: Env, name: string): string | undefined {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return undefined
-  if (Buffer.byteLength(raw) < 32) throw new ConfigError(`${name} must be at least 32 bytes of random data`)
-  return raw
-}
-
-function keyAlgorithm (env: Env): Config['keyAlgorithm'] {
-  const raw = (env.KEY_ALGORITHM ?? 'ES256').trim()
-  if (raw === 'ES256' || raw === 'EdDSA') return raw
-  throw new ConfigError(`KEY_ALGORITHM must be ES256 or EdDSA, got "${raw}"`)
-}
-
-function nonEmpty (env: Env, name: string, fallback: string): string {
-  const raw = env[name]
-  if (raw === undefined) return fallback
-  // An empty pin would switch the check off: a token with no iss/aud would pass.
-  if (raw.trim() === '') throw new ConfigError(`${name} must not be empty: it is pinned in every token (unset it for the default "${fallback}")`)
-  return raw
-}
-
-/** A proxy's address or CIDR range, IPv4 or IPv6. */
-function isAddressOrCidr (value: string): boolean {
-  const [addr, bits, ...rest] = value.split('/')
-  const version = isIP(addr)
-  if (version === 0 || rest.length > 0) return false
-  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
-}
-
-function redisTarget (env: Env, redisUrl: string | undefined): RedisTarget | undefined {
-  const raw = (env.REDIS_SENTINELS ?? '').trim()
-  if (raw === '') {
-    if ((env.REDIS_SENTINEL_NAME ?? '') !== '') throw new ConfigError('REDIS_SENTINEL_NAME goes with REDIS_SENTINELS (host:port,host:port)')
-    return redisUrl === undefined ? undefined : { url: redisUrl }
-  }
-  if (redisUrl !== undefined) throw new ConfigError('set REDIS_URL or REDIS_SENTINELS, not both')
-  const name = (env.REDIS_SENTINEL_NAME ?? '').trim()
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name the Sentinels monitor the primary under')
-  const sentinels = raw.split(',').map((entry) => {
-    const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\s*$/.exec(entry)
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`REDIS_SENTINELS must list host:port pairs separated by commas, got "${entry.trim()}"`)
-    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
-  })
-  return { sentinels, name }
-}
-
-function webauthn (env: Env): Config['webauthn'] {
-  const origins = (env.WEBAUTHN_ORIGINS ?? 'http://localhost:3000').split(',').map((o) => o.trim()).filter(Boolean)
-  if (origins.length === 0) throw new ConfigError('WEBAUTHN_ORIGINS must list at least one origin, such as https://app.example.com')
-  const hosts = origins.map((origin) => {
-    let parsed: URL | undefined
-    try { parsed = new URL(origin) } catch {}
-    if (parsed === undefined || parsed.origin !== origin) throw new ConfigError(`WEBAUTHN_ORIGINS must list origins such as https://app.example.com, got "${origin}"`)
-    return parsed.hostname
-  })
-  const rpId = (env.WEBAUTHN_RP_ID ?? '').trim() || hosts[0]
-  // WebAuthn: the RP ID is the origin's host or a registrable suffix of it.
-  const bad = hosts.find((h) => h !== rpId && !h.endsWith(`.${rpId}`))
-  if (bad !== undefined) throw new ConfigError(`WEBAUTHN_RP_ID "${rpId}" must be the host of every WEBAUTHN_ORIGINS entry or a domain they are under; "${bad}" is not`)
-  const rpName = (env.WEBAUTHN_RP_NAME ?? 'Auth service').trim()
-  if (rpName === '' || rpName.length > 64) throw new ConfigError('WEBAUTHN_RP_NAME must be 1 to 64 characters')
-  return { rpId, rpName, origins }
-}
-
-/** PUBLIC_URL: an origin (https://auth.example.com), no path, query or fragment. */
-function publicUrl (env: Env): string | undefined {
-  const raw = url(env, 'PUBLIC_URL', ['https:', 'http:'])
-  if (raw === undefined) return undefined
-  const origin = new URL(raw).origin
-  if (origin !== raw.replace(/\/$/, '')) throw new ConfigError(`PUBLIC_URL must be the service's origin such as https://auth.example.com, with no path, query or fragment, got "${raw}"`)
-  return origin
-}
-
-function trustProxy (env: Env): Config['trustProxy'] {
-  const raw = (env.TRUST_PROXY ?? '').trim()
-  const lower = raw.toLowerCase()
-  if (lower === '' || lower === 'false') return false
-  if (lower === 'true') {
-    if ((env.NODE_ENV ?? '') === 'production') {
-      throw new ConfigError('TRUST_PROXY=true trusts an X-Forwarded-For that any client can write (every request a new rate-limit bucket): in production name your proxies\' addresses or CIDRs (TRUST_PROXY=10.0.0.0/8), or the number of proxies in front (TRUST_PROXY=1)')
-    }
-    return true
-  }
-  if (/^\d+$/.test(raw)) {
-    const hops = Number(raw)
-    if (hops < 1 || hops > 10) throw new ConfigError(`TRUST_PROXY as a hop count must be from 1 to 10, got "${raw}"`)
-    return hops
-  }
-  const list = raw.split(',').map((a) => a.trim()).filter(Boolean)
-  const bad = list.find((a) => !isAddressOrCidr(a))
-  if (bad !== undefined) throw new ConfigError(`TRUST_PROXY must be false, a hop count, or proxy addresses and CIDRs separated by commas (10.0.0.1,fd00::/8), got "${bad}"`)
-  return list
-}
-
-export function loadConfig (env: Env = process.env): Config {
-  const sameSite = (env.COOKIE_SAMESITE ?? 'Strict').toLowerCase()
-  if (!['strict', 'lax', 'none'].includes(sameSite)) {
-    throw new ConfigError(`COOKIE_SAMESITE must be Strict, Lax or None, got "${env.COOKIE_SAMESITE}"`)
-  }
-  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean)
-  for (const origin of corsOrigins) {
+function corsOrigins (env: Env): string[] {
+  const origins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  for (const origin of origins) {
     let ok = false
     try { ok = new URL(origin).origin === origin } catch {}
     if (!ok) throw new ConfigError(`CORS_ORIGINS must list origins such as https://app.example.com, got "${origin}"`)
   }
-  const cookieName = env.REFRESH_COOKIE_NAME ?? 'refresh_token'
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cookieName)) throw new ConfigError('REFRESH_COOKIE_NAME must be 1 to 64 letters, digits, _ or -')
-  const jwtSecret = env.JWT_SECRET === '' ? undefined : env.JWT_SECRET
-  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
-    throw new ConfigError('JWT_SECRET must be at least 32 bytes (RFC 7518: a key as long as the HS256 hash)')
+  return origins
+}
+
+function cookieName (env: Env): string {
+  const name = env.REFRESH_COOKIE_NAME ?? 'refresh_token'
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new ConfigError('REFRESH_COOKIE_NAME must be 1 to 64 letters, digits, _ or -')
+  return name
+}
+
+function jwtSecret (env: Env): string | undefined {
+  const raw = env.JWT_SECRET === '' ? undefined : env.JWT_SECRET
+  if (raw !== undefined && Buffer.byteLength(raw) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes (RFC 7518: a key as long as the HS256 hash)')
+  return raw
+}
+
+function logLevel (env: Env): string {
+  const level = env.LOG_LEVEL ?? 'info'
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${level}"`)
   }
+  return level
+}
+
+const refreshTtl = (env: Env) => int(env, 'REFRESH_TOKEN_TTL', 1209600, 60, 31536000)
+
+export const SETTINGS: readonly Setting[] = [
+  row('NODE_ENV', 'development', 'production refuses development-only choices (no key-encryption secret, placeholder secrets, plain-HTTP cookies, TRUST_PROXY=true)', (env) => ({ nodeEnv: env.NODE_ENV ?? 'development' })),
+  row('PORT', '3000', 'the port it listens on', (env) => ({ port: int(env, 'PORT', 3000, 0, 65535) })),
+  row('HOST', '127.0.0.1', 'the address it listens on (the container sets 0.0.0.0)', (env) => ({ host: env.HOST ?? '127.0.0.1' })),
+  row('DATABASE_URL', 'unset: embedded PGlite under DATA_DIR', 'postgresql://… for a PostgreSQL server', (env) => ({ databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']) })),
+  row('REDIS_URL', 'unset: revocations held in process', 'redis://… or rediss://…; needed for more than one instance', (env) => ({ redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) })),
+  // Reads REDIS_URL again only to refuse it beside the Sentinels.
+  row(['REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_URL'], 'unset', 'the Sentinels (host:port,…) and the name they monitor the primary under, instead of REDIS_URL', (env) => ({ redis: redisTarget(env, url(env, 'REDIS_URL', ['redis:', 'rediss:'])) })),
+  row('DATA_DIR', './.data', 'the embedded database and generated keys; one process at a time', (env) => ({ dataDir: resolve(env.DATA_DIR ?? './.data') })),
+  row('JWT_SECRET', 'unset', 'a static HS256 secret (32 bytes or more) instead of managed keys', (env) => ({ jwtSecret: jwtSecret(env) })),
+  row('JWT_PRIVATE_KEY', 'unset: keys managed in the database', 'a static PEM key: EC P-256, Ed25519 or RSA', (env) => ({ jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY })),
+  row('JWT_ISSUER', 'auth-service', 'the iss every token carries; never empty', (env) => ({ jwtIssuer: nonEmpty(env, 'JWT_ISSUER', 'auth-service') })),
+  row('JWT_AUDIENCE', 'auth-service', 'the aud every token carries; never empty', (env) => ({ jwtAudience: nonEmpty(env, 'JWT_AUDIENCE', 'auth-service') })),
   // The upper bound is what revocations are kept for (services/revocation-list.ts).
-  const accessTokenTtl = int(env, 'ACCESS_TOKEN_TTL', 900, 1, MAX_ACCESS_TOKEN_TTL)
-  const refreshTokenTtl = int(env, 'REFRESH_TOKEN_TTL', 1209600, 60, 31536000)
-  const config: Config = {
-    nodeEnv: env.NODE_ENV ?? 'development',
-    port: int(env, 'PORT', 3000, 0, 65535),
-    host: env.HOST ?? '127.0.0.1',
-    databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    redis: redisTarget(env, url(env, 'REDIS_URL', ['redis:', 'rediss:'])),
-    dataDir: resolve(env.DATA_DIR ?? './.data'),
-    jwtSecret,
-    jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY,
-    jwtIssuer: nonEmpty(env, 'JWT_ISSUER', 'auth-service'),
-    jwtAudience: nonEmpty(env, 'JWT_AUDIENCE', 'auth-service'),
-    accessTokenTtl,
-    refreshTokenTtl,
-    refreshReuseGrace: int(env, 'REFRESH_REUSE_GRACE', 10, 0, 300),
-    sessionMaxLifetime: int(env, 'SESSION_MAX_LIFETIME', Math.max(2592000, refreshTokenTtl), refreshTokenTtl, 31536000),
-    cookieSecure: bool(env, 'COOKIE_SECURE', true),
-    cookieSameSite: sameSite as Config['cookieSameSite'],
-    refreshCookieName: cookieName,
-    corsOrigins,
-    rateLimit: bool(env, 'RATE_LIMIT', true, 'on', 'off'),
-    trustProxy: trustProxy(env),
-    adminUsername: env.ADMIN_USERNAME || undefined,
-    adminPassword: env.ADMIN_PASSWORD || undefined,
-    bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15),
-    hashWorkers: int(env, 'HASH_WORKERS', 0, 0, 64),
-    migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
-    logLevel: env.LOG_LEVEL ?? 'info',
-    bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576),
-    requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600),
-    pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800),
-    revocationPollInterval: int(env, 'REVOCATION_POLL_INTERVAL', 5, 1, 60),
-    keyEncryptionSecret: secret(env, 'KEY_ENCRYPTION_SECRET'),
-    sessionSecret: secret(env, 'SESSION_SECRET'),
-    keyAlgorithm: keyAlgorithm(env),
-    revocationFeedToken: secret(env, 'REVOCATION_FEED_TOKEN'),
-    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535),
-    metricsHost: env.METRICS_HOST ?? '127.0.0.1',
-    keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000),
-    jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400),
-    passwordResetTtl: int(env, 'PASSWORD_RESET_TTL', 900, 60, 86400),
-    webauthn: webauthn(env),
-    dpopRequiredForHeaderMode: bool(env, 'DPOP_REQUIRED', false, 'header', 'off'),
-    dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off'),
-    reauthMaxAge: int(env, 'REAUTH_MAX_AGE', 600, 10, 86400),
-    publicUrl: publicUrl(env)
-  }
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${config.logLevel}"`)
-  }
+  row('ACCESS_TOKEN_TTL', '900', 'access-token lifetime, seconds', (env) => ({ accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 900, 1, MAX_ACCESS_TOKEN_TTL) })),
+  row('REFRESH_TOKEN_TTL', '1209600', 'refresh-token lifetime, seconds', (env) => ({ refreshTokenTtl: refreshTtl(env) })),
+  row('REFRESH_REUSE_GRACE', '10', 'seconds a spent refresh token is still answered with the live one', (env) => ({ refreshReuseGrace: int(env, 'REFRESH_REUSE_GRACE', 10, 0, 300) })),
+  row(['SESSION_MAX_LIFETIME', 'REFRESH_TOKEN_TTL'], '30 days, at least REFRESH_TOKEN_TTL', 'the absolute end of a session', (env) => ({ sessionMaxLifetime: int(env, 'SESSION_MAX_LIFETIME', Math.max(2592000, refreshTtl(env)), refreshTtl(env), 31536000) })),
+  row('COOKIE_SECURE', 'true', 'Secure cookies', (env) => ({ cookieSecure: bool(env, 'COOKIE_SECURE', true) })),
+  row('COOKIE_SAMESITE', 'Strict', 'Strict, Lax, or None (a SPA on another site)', (env) => ({ cookieSameSite: sameSite(env) })),
+  row('REFRESH_COOKIE_NAME', 'refresh_token', 'the refresh cookie\'s name', (env) => ({ refreshCookieName: cookieName(env) })),
+  row('CORS_ORIGINS', 'none', 'origins allowed to call with credentials', (env) => ({ corsOrigins: corsOrigins(env) })),
+  row('RATE_LIMIT', 'on', 'off turns every limit off', (env) => ({ rateLimit: bool(env, 'RATE_LIMIT', true, 'on', 'off') })),
+  row(['TRUST_PROXY', 'NODE_ENV'], 'false', 'the proxies in front: addresses and CIDRs, or a hop count', (env) => ({ trustProxy: trustProxy(env) })),
+  row('ADMIN_USERNAME', 'unset', 'with ADMIN_PASSWORD: the admin created at start-up', (env) => ({ adminUsername: env.ADMIN_USERNAME || undefined })),
+  row('ADMIN_PASSWORD', 'unset', 'with ADMIN_USERNAME', (env) => ({ adminPassword: env.ADMIN_PASSWORD || undefined })),
+  row('BCRYPT_COST', '12', 'bcrypt work factor', (env) => ({ bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15) })),
+  row('HASH_WORKERS', '0: cores - 1, at least 1', 'bcrypt worker threads', (env) => ({ hashWorkers: int(env, 'HASH_WORKERS', 0, 0, 64) })),
+  row('MIGRATE_ON_START', 'true', 'apply pending migrations at start-up', (env) => ({ migrateOnStart: bool(env, 'MIGRATE_ON_START', true) })),
+  row('LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent', (env) => ({ logLevel: logLevel(env) })),
+  row('BODY_LIMIT', '16384', 'largest request body, bytes', (env) => ({ bodyLimit: int(env, 'BODY_LIMIT', 16384, 1024, 1048576) })),
+  row('REQUEST_TIMEOUT', '30', 'seconds a request may take to arrive', (env) => ({ requestTimeout: int(env, 'REQUEST_TIMEOUT', 30, 1, 600) })),
+  row('PRUNE_INTERVAL', '3600', 'seconds between prunes of expired rows (0: never)', (env) => ({ pruneInterval: int(env, 'PRUNE_INTERVAL', 3600, 0, 604800) })),
+  row('REVOCATION_POLL_INTERVAL', '5', 'seconds between re-reads of new revocations from PostgreSQL', (env) => ({ revocationPollInterval: int(env, 'REVOCATION_POLL_INTERVAL', 5, 1, 60) })),
+  row('KEY_ENCRYPTION_SECRET', 'unset: generated into DATA_DIR (development)', 'encrypts managed keys and TOTP secrets at rest', (env) => ({ keyEncryptionSecret: secret(env, 'KEY_ENCRYPTION_SECRET') })),
+  row('SESSION_SECRET', 'unset: derived from KEY_ENCRYPTION_SECRET', 'CSRF values and refresh-token successors', (env) => ({ sessionSecret: secret(env, 'SESSION_SECRET') })),
+  row('KEY_ALGORITHM', 'ES256', 'ES256 or EdDSA, for managed keys', (env) => ({ keyAlgorithm: keyAlgorithm(env) })),
+  row('REVOCATION_FEED_TOKEN', 'unset: the feed is off', 'the bearer resource servers read GET /auth/revocations with', (env) => ({ revocationFeedToken: secret(env, 'REVOCATION_FEED_TOKEN') })),
+  row('METRICS_PORT', 'unset: off', 'Prometheus metrics on a listener of their own', (env) => ({ metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535) })),
+  row('METRICS_HOST', '127.0.0.1', 'the metrics listener\'s address', (env) => ({ metricsHost: env.METRICS_HOST ?? '127.0.0.1' })),
+  row('KEY_ROTATION_INTERVAL', '2592000', 'seconds a managed key signs before the next takes over', (env) => ({ keyRotationInterval: int(env, 'KEY_ROTATION_INTERVAL', 2592000, 10, 31536000) })),
+  row('JWKS_MAX_AGE', '300', 'seconds verifiers may cache the key set', (env) => ({ jwksMaxAge: int(env, 'JWKS_MAX_AGE', 300, 0, 86400) })),
+  row('PASSWORD_RESET_TTL', '900', 'seconds a reset token lives', (env) => ({ passwordResetTtl: int(env, 'PASSWORD_RESET_TTL', 900, 60, 86400) })),
+  row(['WEBAUTHN_ORIGINS', 'WEBAUTHN_RP_ID', 'WEBAUTHN_RP_NAME'], 'http://localhost:3000; the first origin\'s host; Auth service', 'passkeys: the origins, the relying party id and name', (env) => ({ webauthn: webauthn(env) })),
+  row('DPOP_REQUIRED', 'off', 'header: header-mode logins must bind their session to a DPoP key', (env) => ({ dpopRequiredForHeaderMode: bool(env, 'DPOP_REQUIRED', false, 'header', 'off') })),
+  row('DPOP_NONCE', 'off', 'on: DPoP proofs must carry the service\'s nonce', (env) => ({ dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off') })),
+  row('REAUTH_MAX_AGE', '600', 'seconds after a sign-in within which a sensitive change needs no reauthentication', (env) => ({ reauthMaxAge: int(env, 'REAUTH_MAX_AGE', 600, 10, 86400) })),
+  row('PUBLIC_URL', 'unset: each request\'s scheme and host', 'the service\'s public origin (DPoP htu, links)', (env) => ({ publicUrl: publicUrl(env) }))
+]
+
+/** A row's view of the environment: its own variables, nothing else. */
+function only (env: Env, names: string[]): Env {
+  return new Proxy(env, {
+    get (target, name) {
+      if (typeof name === 'string' && !names.includes(name)) throw new Error(`config.ts: a row for ${names.join(', ')} reads ${name}: add it to the row's names`)
+      return target[name as string]
+    }
+  })
+}
+
+export function loadConfig (env: Env = process.env): Config {
+  const config = Object.assign({}, ...SETTINGS.map((s) => s.parse(only(env, s.names)))) as Config
   // SameSite=None cookies are dropped by browsers unless Secure (RFC 6265bis).
   if (config.cookieSameSite === 'none' && !config.cookieSecure) {
     throw new ConfigError('COOKIE_SAMESITE=None needs COOKIE_SECURE=true: browsers refuse SameSite=None cookies that are not Secure')
