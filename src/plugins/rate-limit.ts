@@ -6,13 +6,14 @@
 // on the addresses it guesses from, and cannot lock the user out from theirs.
 // An account-wide ceiling on consecutive failures (NIST SP 800-63B 5.2.2)
 // holds against a guesser with many addresses, and still lets the user in
-// from an address they signed in from before.
+// from an address they signed in from in the last 30 days (each sign-in from
+// it renews that: a daily user never loses it).
 import fp from 'fastify-plugin'
 import { createCommandRedis, type Connection } from '../services/redis-connection.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
-import { addressKey, createLimiter } from '../services/limiter.ts'
+import { addressKey, createLimiter, type CounterOptions } from '../services/limiter.ts'
 
 type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -23,6 +24,35 @@ export const LOGIN_LIMITS = {
   failuresPerAccount: { max: 100, windowMs: 15 * MINUTE },
   knownAddressMs: 30 * 24 * 60 * MINUTE
 }
+
+/**
+ * The in-process stores, one per kind of counter (limiter.ts), at most this
+ * many keys each (about 300 bytes a key: ~110 MB at worst all full, a few
+ * kB in ordinary use).
+ * - The ceiling of an account and its wrong-code counter: a full store
+ *   pushes out the least counted of its oldest counters, so a flood of
+ *   invented usernames (each counted once) pushes out its own counters,
+ *   never a victim's holding many guesses; pushing out one at count c takes
+ *   dozens of counters at c or more, made from addresses that the
+ *   per-address limit holds back. Refusing new keys instead would turn that
+ *   flood into a lock-out of every account that had no counter yet.
+ * - Per-address counters (a minute) and account-and-address counters are
+ *   pushed out oldest first: refusing would lock every user out once an
+ *   invented-username flood filled the store, while pushing one out takes
+ *   that flood and buys one address a few more guesses, still bounded by the
+ *   account's ceiling (and, from an address the user signed in from, by the
+ *   per-address limit).
+ * - Known addresses are pushed out least recently renewed first: losing one
+ *   only makes its user wait out an attack like any new address, and only a
+ *   sign-in (a password) makes one.
+ */
+export const LOCAL_STORES = {
+  perAddress: { windowMs: MINUTE, capacity: 50_000, whenFull: 'evict' },
+  accountAddressFailures: { windowMs: LOGIN_LIMITS.failuresPerAccountAndAddress.windowMs, capacity: 100_000, whenFull: 'evict' },
+  accountFailures: { windowMs: LOGIN_LIMITS.failuresPerAccount.windowMs, capacity: 100_000, whenFull: 'evict-least' },
+  knownAddresses: { windowMs: LOGIN_LIMITS.knownAddressMs, capacity: 100_000, whenFull: 'evict' },
+  mfaFailures: { windowMs: 15 * MINUTE, capacity: 20_000, whenFull: 'evict-least' }
+} as const satisfies Record<string, CounterOptions>
 
 /** A guess counted before it is checked; a wrong one needs nothing more: it stays counted. */
 export interface Attempt {
@@ -44,7 +74,7 @@ export interface LoginThrottle {
 }
 
 /** Wrong second-factor codes, per account: 5 in 15 min (a 6-digit code must not be guessable). */
-export const MFA_CODE_LIMIT = { max: 5, windowMs: 15 * MINUTE }
+export const MFA_CODE_LIMIT = { max: 5, windowMs: LOCAL_STORES.mfaFailures.windowMs }
 
 export interface MfaThrottle {
   /** Counts a code before it is checked; 429 once MFA_CODE_LIMIT codes in the window were wrong or are being checked. */
@@ -55,14 +85,15 @@ const off: Guard = async () => {}
 const settled = async () => {}
 const noThrottle: LoginThrottle = { begin: async () => ({ uncount: settled, succeeded: settled }) }
 
-export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string }) {
+export default fp(async function rateLimitPlugin (app, opts: { config: Config, redisPrefix?: string, /** The in-process stores' clock (tests). */ now?: () => number }) {
   const { config } = opts
   let redis: Connection | undefined
   if (config.redis !== undefined) {
     redis = createCommandRedis(config.redis)
     app.addHook('onClose', async () => { redis?.shutdown() })
   }
-  const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`)
+  const limiter = createLimiter(redis, `${opts.redisPrefix ?? 'auth:'}rl:`, opts.now)
+  const mfaFailures = limiter.counter(LOCAL_STORES.mfaFailures)
   function tooMany (reply: FastifyReply, ttlMs: number, limit: string): Error {
     app.metrics.rateLimited(limit)
     reply.header('retry-after', String(Math.max(1, Math.ceil(ttlMs / 1000))))
@@ -72,7 +103,7 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
   // Always on, RATE_LIMIT=off included: without it a 6-digit code falls to a million tries.
   app.decorate('mfaThrottle', {
     async begin (userId, reply) {
-      const taken = await limiter.reserve(`mfa-fail:${userId}`, MFA_CODE_LIMIT.windowMs)
+      const taken = await mfaFailures.reserve(`mfa-fail:${userId}`)
       if (taken.current > MFA_CODE_LIMIT.max) {
         await taken.giveBack()
         throw tooMany(reply, taken.ttl, 'mfa-code-failures')
@@ -87,9 +118,15 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     return
   }
 
-  function perAddress (name: string, max: number, windowMs: number): Guard {
+  // Every per-address limit has a one-minute window: one store holds them all.
+  const addresses = limiter.counter(LOCAL_STORES.perAddress)
+  const pairFailures = limiter.counter(LOCAL_STORES.accountAddressFailures)
+  const accountFailures = limiter.counter(LOCAL_STORES.accountFailures)
+  const knownAddresses = limiter.counter(LOCAL_STORES.knownAddresses)
+
+  function perAddress (name: string, max: number): Guard {
     return async function limitGuard (request, reply) {
-      const { current, ttl } = await limiter.hit(`${name}:${addressKey(request.ip)}`, windowMs)
+      const { current, ttl } = await addresses.hit(`${name}:${addressKey(request.ip)}`)
       if (current > max) throw tooMany(reply, ttl, name)
     }
   }
@@ -104,29 +141,29 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
   const loginThrottle: LoginThrottle = {
     async begin (username, request, reply) {
       const k = keys(username, request)
-      const pair = await limiter.reserve(k.pair, L.failuresPerAccountAndAddress.windowMs)
+      const pair = await pairFailures.reserve(k.pair)
       if (pair.current > L.failuresPerAccountAndAddress.max) {
         await pair.giveBack()
         throw tooMany(reply, pair.ttl, 'login-failures-account-address')
       }
-      const acct = await limiter.reserve(k.acct, L.failuresPerAccount.windowMs)
-      if (acct.current > L.failuresPerAccount.max && (await limiter.peek(k.known, L.knownAddressMs)).current === 0) {
+      const acct = await accountFailures.reserve(k.acct)
+      if (acct.current > L.failuresPerAccount.max && (await knownAddresses.peek(k.known)).current === 0) {
         await Promise.all([pair.giveBack(), acct.giveBack()])
         throw tooMany(reply, acct.ttl, 'login-failures-account')
       }
       return {
         uncount: async () => { await Promise.all([pair.giveBack(), acct.giveBack()]) },
-        // "Consecutive" failures: a success starts the count again.
-        succeeded: async () => { await Promise.all([limiter.reset(k.pair), limiter.reset(k.acct), limiter.hit(k.known, L.knownAddressMs)]) }
+        // "Consecutive" failures: a success starts the count again, and the address stays known 30 days from now.
+        succeeded: async () => { await Promise.all([pairFailures.reset(k.pair), accountFailures.reset(k.acct), knownAddresses.renew(k.known)]) }
       }
     }
   }
 
   app.decorate('limits', {
-    login: perAddress('login-ip', L.perAddress.max, L.perAddress.windowMs),
-    register: perAddress('register-ip', 20, MINUTE),
-    refresh: perAddress('refresh-ip', 60, MINUTE),
-    reset: perAddress('reset-ip', 20, MINUTE)
+    login: perAddress('login-ip', L.perAddress.max),
+    register: perAddress('register-ip', 20),
+    refresh: perAddress('refresh-ip', 60),
+    reset: perAddress('reset-ip', 20)
   })
   app.decorate('loginThrottle', loginThrottle)
 }, { name: 'rate-limit', dependencies: ['metrics'] })

@@ -1,7 +1,9 @@
 // Abuse limits: login failures per account and address (a guesser cannot lock
 // the user out), an account-wide ceiling that spares the user's own
-// addresses, per-address limits (IPv6 by /64), shared by every instance
-// through Redis and kept in process while Redis is down.
+// addresses (known for 30 days from the last sign-in there), per-address
+// limits (IPv6 by /64), shared by every instance through Redis and kept in
+// process while Redis is down. The in-process stores under a flood: the
+// plugin's own test (test/plugins/rate-limit.test.ts).
 import t, { type Test } from 'tap'
 import { buildApp, backends } from '../helpers/app.ts'
 import { startOwnRedis } from '../helpers/servers.ts'
@@ -9,6 +11,7 @@ import { uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 import { LOGIN_LIMITS } from '../../src/plugins/rate-limit.ts'
 import { addressKey } from '../../src/services/limiter.ts'
 import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 
 const loginOn = (app: FastifyInstance) => (username: string, password: string, remoteAddress: string, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/auth/login', remoteAddress, headers: { 'x-auth-mode': 'header', ...headers }, payload: { username, password } })
@@ -116,6 +119,19 @@ for (const backend of backends) {
       t.test('guesses sent at once to two instances: exactly the limit is tried between them', async (t) => {
         const other = await buildApp(t, { backend, env: { RATE_LIMIT: 'on' }, redis, databaseUrl })
         await burstRounds(t, [app, other.app], 30)
+      })
+
+      t.test('each sign-in from a known address gives it 30 days again, in Redis too', async (t) => {
+        const client = new Redis(redis!.url)
+        t.teardown(() => { client.disconnect() })
+        const name = await registered(app, 'Daily')
+        t.equal((await login(name, GOOD_PASSWORD, '10.14.0.1')).statusCode, 200, 'day 0: a sign-in from home')
+        const key = `${redis!.prefix}rl:login-known:${name.toLowerCase()}:10.14.0.1`
+        const nearly30Days = LOGIN_LIMITS.knownAddressMs - 60_000
+        t.ok(await client.pttl(key) > nearly30Days, 'home is known for 30 days')
+        await client.pexpire(key, 24 * 60 * 60_000) // as if 29 days had passed
+        t.equal((await login(name, GOOD_PASSWORD, '10.14.0.1')).statusCode, 200, 'day 29: another')
+        t.ok(await client.pttl(key) > nearly30Days, 'known for 30 days from this sign-in, not from the first')
       })
 
       t.test('the limits are shared by every instance', async (t) => {
