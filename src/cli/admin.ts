@@ -7,15 +7,11 @@ import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { loadConfig, ConfigError } from '../config.ts'
 import { openDatabase } from '../db/database.ts'
-import { createPasswordHasher } from '../services/passwords.ts'
-import { createAccounts } from '../services/accounts.ts'
+import { createServices } from '../services.ts'
 import { createRevocationList, createMemoryBackend } from '../services/revocation-list.ts'
 import { createRedisBackend } from '../services/redis-revocations.ts'
-import { createUserRevocation } from '../services/user-revocation.ts'
-import { createUserAdmin } from '../services/user-admin.ts'
-import { createPasswordLife } from '../services/password-life.ts'
 import { createKeyOperations, keyViews, type KeyView } from '../services/signing-keys.ts'
-import { managedKeyStore, staticKey } from '../services/keys.ts'
+import { keyEncryptionSecret, managedKeyStore, serviceSecrets, staticKey } from '../services/keys.ts'
 import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
 import type { Config } from '../config.ts'
 import type { Database } from '../db/database.ts'
@@ -87,12 +83,12 @@ export async function main (argv: string[]): Promise<number> {
     pollIntervalMs: 0
   })
   await revocations.start()
-  const hasher = createPasswordHasher({ cost: config.bcryptCost, workers: 1 })
+  // The service's own graph: a change made here is made as the API makes it.
+  const fixed = staticKey(config)
+  const services = createServices({ config, db, revocations, ...serviceSecrets(config, fixed, fixed === undefined ? keyEncryptionSecret(config).secret : undefined), hashWorkers: 1 })
+  const { accounts, userAdmin: admin } = services
   try {
     if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL) is not reachable')
-    const userRevocation = createUserRevocation({ prisma: db.prisma, revocations })
-    const admin = createUserAdmin({ prisma: db.prisma, userRevocation })
-    const accounts = createAccounts({ prisma: db.prisma, query: db.query, hasher })
     const username = args[0]
     switch (command) {
       case 'create-user': {
@@ -124,8 +120,7 @@ export async function main (argv: string[]): Promise<number> {
         break
       case 'reset-link': {
         const { id } = await admin.byUsername(username)
-        const life = createPasswordLife({ prisma: db.prisma, accounts, hasher, revocations, userRevocation, resetTtl: config.passwordResetTtl })
-        const { resetToken, expiresIn } = await life.issueReset(id)
+        const { resetToken, expiresIn } = await services.passwordLife.issueReset(id)
         securityEvent('password_reset_issued', id)
         // The token on stdout alone (for a script); what it is, on stderr.
         console.error(`one-time reset token for ${username}, valid ${expiresIn} s; every session of the user has ended:`)
@@ -154,7 +149,7 @@ export async function main (argv: string[]): Promise<number> {
     console.error(`error${e.code !== undefined ? ` ${e.code}` : ''}: ${e.message}`)
     return 1
   } finally {
-    await hasher.close()
+    await services.close()
     await revocations.close()
     await db.close()
   }

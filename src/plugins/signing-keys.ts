@@ -8,7 +8,7 @@ import type { Config } from '../config.ts'
 import { NotFoundError, KeysNotManagedError } from '../errors.ts'
 import { createKeyOperations, type KeyView } from '../services/signing-keys.ts'
 import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring.ts'
-import { factorKey, managedKeyStore, sessionSecret, staticKey } from '../services/keys.ts'
+import { managedKeyStore, serviceSecrets, staticKey } from '../services/keys.ts'
 import { revocationUntil } from '../services/revocation-list.ts'
 
 export default fp(async function signingKeysPlugin (app, opts: { config: Config }) {
@@ -65,9 +65,9 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     }
   }
 
-  const session = sessionSecret(config, { static: fixed, kekSecret })
-  if (session.fromSigningKey) app.log.warn('SESSION_SECRET is not set: CSRF values and refresh-token successors are derived from the static signing key, so changing that key ends cookie sessions')
-  app.decorate('keys', { keyring, sessionSecret: session.key, factorKey: factorKey(config, kekSecret, session.key), rotate, revoke })
+  const secrets = serviceSecrets(config, fixed, kekSecret)
+  if (secrets.fromSigningKey) app.log.warn('SESSION_SECRET is not set: CSRF values and refresh-token successors are derived from the static signing key, so changing that key ends cookie sessions')
+  app.decorate('keys', { keyring, sessionSecret: secrets.sessionSecret, factorKey: secrets.factorKey, rotate, revoke })
 }, { name: 'signing-keys', dependencies: ['db', 'revocation-list'] })
 
 declare module 'fastify' {

@@ -72,6 +72,16 @@ export function factorKey (config: { keyEncryptionSecret?: string, sessionSecret
   return Buffer.from(hkdfSync('sha256', base, 'auth-service', 'auth-service second factors v1', 32))
 }
 
+/**
+ * The secrets the services take (the session HMAC key and the key that seals
+ * second factors), as the signing-keys plugin and the CLI both derive them.
+ * `kekSecret`: the key-encryption secret of managed keys (undefined with a static key).
+ */
+export function serviceSecrets (config: Config, fixed: StaticKey | undefined, kekSecret: string | undefined): { sessionSecret: Buffer, factorKey: Buffer, fromSigningKey: boolean } {
+  const session = sessionSecret(config, { static: fixed, kekSecret })
+  return { sessionSecret: session.key, factorKey: factorKey(config, kekSecret, session.key), fromSigningKey: session.fromSigningKey }
+}
+
 /** The managed key store as the configuration sets it up; the service and the CLI share it. */
 export function managedKeyStore (config: Config, prisma: PrismaClient) {
   const kek = keyEncryptionSecret(config)

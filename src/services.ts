@@ -1,0 +1,82 @@
+// The service graph: every plain service (no Fastify inside), built in one
+// place from the configuration, the database, the revocation list and the
+// secrets. plugins/services.ts decorates the instance with it; the operator
+// CLI builds the same graph, so both change a user the same way.
+import { createSecretKey } from 'node:crypto'
+import type { Config } from './config.ts'
+import type { Database } from './db/database.ts'
+import type { RevocationList } from './services/revocation-list.ts'
+import { createPasswordHasher } from './services/passwords.ts'
+import { createAccounts } from './services/accounts.ts'
+import { createSessions } from './services/sessions.ts'
+import { createRotation } from './services/rotation.ts'
+import { createCsrf } from './services/csrf.ts'
+import { createUserRevocation } from './services/user-revocation.ts'
+import { createUserAdmin } from './services/user-admin.ts'
+import { createPasswordLife } from './services/password-life.ts'
+import { createTotp } from './services/totp.ts'
+import { createMfaTokens } from './services/mfa-tokens.ts'
+import { createPasskeys } from './services/passkeys.ts'
+import { createStepUp } from './services/step-up.ts'
+import { createSessionAuth } from './services/session-auth.ts'
+
+export interface ServiceDeps {
+  config: Config
+  db: Pick<Database, 'prisma' | 'query'>
+  revocations: RevocationList
+  /** The HMAC key of CSRF values and refresh-token successors (never a signing key). */
+  sessionSecret: Buffer
+  /** Seals TOTP secrets at rest. */
+  factorKey: Buffer
+  /** A refresh token shown again after the grace window (the session has been ended). */
+  onReuse?: (info: { sessionId: string, userId: string }) => void
+  /** bcrypt worker threads; default HASH_WORKERS. */
+  hashWorkers?: number
+}
+
+export function createServices (deps: ServiceDeps) {
+  const { config, revocations } = deps
+  const { prisma, query } = deps.db
+  const passwords = createPasswordHasher({ cost: config.bcryptCost, workers: deps.hashWorkers ?? config.hashWorkers })
+  const accounts = createAccounts({ prisma, query, hasher: passwords })
+  // Imported once, not on every HMAC; its own secret, so no key rotation ever breaks a session.
+  const hmacKey = createSecretKey(deps.sessionSecret)
+  const sessions = createSessions({
+    prisma,
+    query,
+    revocations,
+    refreshTtl: config.refreshTokenTtl,
+    sessionMaxLifetime: config.sessionMaxLifetime,
+    reread: accounts.reread
+  })
+  const rotation = createRotation({ prisma, query, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
+  const userRevocation = createUserRevocation({ prisma, revocations })
+  const passwordLife = createPasswordLife({ prisma, accounts, hasher: passwords, revocations, userRevocation, resetTtl: config.passwordResetTtl })
+  const mfaTokens = createMfaTokens({ prisma })
+  const passkeys = createPasskeys({ prisma, ...config.webauthn, hmacKey: deps.sessionSecret })
+  const services = {
+    passwords,
+    accounts,
+    sessions,
+    rotation,
+    csrf: createCsrf(hmacKey),
+    userRevocation,
+    userAdmin: createUserAdmin({ prisma, userRevocation }),
+    passwordLife,
+    totp: createTotp({ prisma, key: deps.factorKey, issuer: config.webauthn.rpName }),
+    mfaTokens,
+    passkeys,
+    stepUp: createStepUp({ prisma, maxAge: config.reauthMaxAge }),
+    sessionAuth: createSessionAuth({ prisma })
+  }
+
+  /** Deletes what no check needs anymore: expired tokens, challenges, old sessions. */
+  async function pruneAll () {
+    const [pruned, resets, mfa, challenges] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune()])
+    return { ...pruned, resets, mfa, challenges }
+  }
+
+  return { ...services, pruneAll, close: () => passwords.close() }
+}
+
+export type Services = ReturnType<typeof createServices>
