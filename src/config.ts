@@ -5,7 +5,7 @@
 // start-up with a sentence that names the variable.
 import { resolve } from 'node:path'
 import { MAX_ACCESS_TOKEN_TTL } from './services/revocation-list.ts'
-import type { RedisTarget } from './services/redis-connection.ts'
+import type { RedisTarget } from './db/redis.ts'
 import { ConfigError, bool, int, keyAlgorithm, nonEmpty, publicUrl, redisTarget, secret, trustProxy, url, webauthn, type Env } from './config/parse.ts'
 
 export { ConfigError }

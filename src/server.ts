@@ -4,10 +4,10 @@ import closeWithGrace from 'close-with-grace'
 import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDatabase, type Database } from './db/database.ts'
 import { DataDirInUseError } from './db/data-dir-lock.ts'
-import { BootstrapAdminError } from './services/accounts.ts'
-import { KeyDecryptionError } from './services/signing-keys.ts'
+import { BootstrapAdminError } from './accounts/accounts.ts'
+import { KeyDecryptionError } from './keys/signing-keys.ts'
 import app from './app.ts'
-import { describe } from './services/redis-connection.ts'
+import { describe } from './db/redis.ts'
 import { createServer } from './server-options.ts'
 
 function fail (sentence: string): never {

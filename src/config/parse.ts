@@ -1,7 +1,7 @@
 // How each setting is read from the environment: every parser names its
 // variable in the sentence a bad value stops start-up with.
 import { isIP } from 'node:net'
-import type { RedisTarget } from '../services/redis-connection.ts'
+import type { RedisTarget } from '../db/redis.ts'
 import type { Config } from '../config.ts'
 
 export class ConfigError extends Error {}

@@ -7,8 +7,8 @@ import { createHmac, createSecretKey } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { DpopProofInvalidError, UseDpopNonceError, UseDpopNonceResourceError } from '../errors.ts'
-import { createDpop, createMemoryReplayStore, createRedisReplayStore, normalizeHtu, NonceError, ProofError } from '../services/dpop.ts'
-import { createCommandRedis } from '../services/redis-connection.ts'
+import { createDpop, createMemoryReplayStore, createRedisReplayStore, normalizeHtu, NonceError, ProofError } from '../tokens/dpop.ts'
+import { createCommandRedis } from '../db/redis.ts'
 import { authMode } from '../routes/auth/token-response.ts'
 
 export interface DpopGuard {

@@ -9,11 +9,11 @@
 // from an address they signed in from in the last 30 days (each sign-in from
 // it renews that: a daily user never loses it).
 import fp from 'fastify-plugin'
-import { createCommandRedis, type Connection } from '../services/redis-connection.ts'
+import { createCommandRedis, type Connection } from '../db/redis.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { TooManyRequestsError } from '../errors.ts'
-import { addressKey, createLimiter, type CounterOptions } from '../services/limiter.ts'
+import { addressKey, createLimiter, type CounterOptions } from '../limits/limiter.ts'
 
 type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 

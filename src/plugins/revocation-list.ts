@@ -4,8 +4,8 @@
 import fp from 'fastify-plugin'
 import { createRevocationList, createMemoryBackend, type RevocationList } from '../services/revocation-list.ts'
 import { createRedisBackend } from '../services/redis-revocations.ts'
-import { loadDurableRevocations } from '../services/user-revocation.ts'
-import type { RedisTarget } from '../services/redis-connection.ts'
+import { loadDurableRevocations } from '../revocation/user-revocation.ts'
+import type { RedisTarget } from '../db/redis.ts'
 
 export default fp(async function revocationListPlugin (app, opts: { redis?: RedisTarget, redisPrefix?: string, startupWaitMs?: number, pollIntervalMs?: number }) {
   const backend = opts.redis !== undefined ? createRedisBackend(opts.redis, opts.redisPrefix) : createMemoryBackend()

@@ -24,7 +24,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config }) 
   for (const [name, service] of Object.entries(services)) if (name !== 'pruneAll' && name !== 'close') app.decorate(name, service as object)
   app.decorate('security', security)
   const { stepUp, accounts, passwords, pruneAll } = services
-  // After app.authenticate: the one place a sensitive change asks for step-up (services/step-up.ts).
+  // After app.authenticate: the one place a sensitive change asks for step-up (mfa/step-up.ts).
   app.decorate('requireStepUp', async function requireStepUp (request: FastifyRequest, _reply: FastifyReply) {
     await stepUp.check(request.auth!.sub, request.auth!)
   })
@@ -54,7 +54,7 @@ type Decorated = Omit<Services, 'pruneAll' | 'close'>
 declare module 'fastify' {
   interface FastifyInstance extends Decorated {
     security: import('fastify').FastifyBaseLogger
-    /** preHandler of a sensitive change: 401 MFA_REQUIRED or REAUTH_REQUIRED (services/step-up.ts). */
+    /** preHandler of a sensitive change: 401 MFA_REQUIRED or REAUTH_REQUIRED (mfa/step-up.ts). */
     requireStepUp: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
 }

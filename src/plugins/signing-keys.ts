@@ -6,9 +6,9 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
 import { NotFoundError, KeysNotManagedError } from '../errors.ts'
-import { createKeyOperations, type KeyView } from '../services/signing-keys.ts'
-import { managedKeyring, staticKeyring, type Keyring } from '../services/keyring.ts'
-import { managedKeyStore, serviceSecrets, staticKey } from '../services/keys.ts'
+import { createKeyOperations, type KeyView } from '../keys/signing-keys.ts'
+import { managedKeyring, staticKeyring, type Keyring } from '../keys/keyring.ts'
+import { managedKeyStore, serviceSecrets, staticKey } from '../keys/secrets.ts'
 import { revocationUntil } from '../services/revocation-list.ts'
 
 export default fp(async function signingKeysPlugin (app, opts: { config: Config }) {
@@ -75,7 +75,7 @@ declare module 'fastify' {
     keys: {
       keyring: Keyring
       sessionSecret: Buffer
-      /** Seals TOTP secrets at rest (services/keys.ts factorKey). */
+      /** Seals TOTP secrets at rest (keys/secrets.ts factorKey). */
       factorKey: Buffer
       rotate: () => Promise<KeyView>
       revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>

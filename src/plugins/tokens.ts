@@ -4,7 +4,7 @@
 // fast-jwt verifier per key it returns), with the algorithms, issuer,
 // audience and `typ` pinned. An unknown kid is refused before any key is
 // looked up. A verified token is cached (keyed by the token, never past its
-// `exp`, see services/verified-tokens.ts), so the signature is not checked
+// `exp`, see tokens/verified-cache.ts), so the signature is not checked
 // again on every request; the revocation checks always are, the key's
 // included.
 import fp from 'fastify-plugin'
@@ -12,7 +12,7 @@ import fastifyJwt from '@fastify/jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, TokenExpiredError, TokenInvalidError, TokenMissingError, TokenRevokedError } from '../errors.ts'
-import { VerifiedTokens } from '../services/verified-tokens.ts'
+import { VerifiedTokens } from '../tokens/verified-cache.ts'
 
 export interface AccessClaims {
   sub: string
@@ -22,7 +22,7 @@ export interface AccessClaims {
   exp: number
   roles: string[]
   preferred_username: string
-  /** The user's token version when it was issued (services/user-revocation.ts); absent from older tokens. */
+  /** The user's token version when it was issued (revocation/user-revocation.ts); absent from older tokens. */
   ver?: number
   /** How the session signed in (RFC 8176: pwd, otp, hwk, swk, user) and when (seconds); absent from older tokens. */
   amr?: string[]

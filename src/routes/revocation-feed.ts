@@ -6,8 +6,8 @@
 // tokens only, but a list of them is not for everyone: it takes a bearer of
 // its own, REVOCATION_FEED_TOKEN, and is off (404) without one.
 import type { FastifyInstance } from 'fastify'
-import { sameString } from '../services/csrf.ts'
-import { loadDurableRevocations } from '../services/user-revocation.ts'
+import { sameString } from '../sessions/csrf.ts'
+import { loadDurableRevocations } from '../revocation/user-revocation.ts'
 import { NotFoundError, TokenInvalidError, TokenMissingError } from '../errors.ts'
 import { errors } from './auth/schemas.ts'
 

@@ -11,7 +11,7 @@
 // periodic re-read of PostgreSQL make sure no revocation depends on it.
 import { randomUUID } from 'node:crypto'
 import type { RevocationBackend, RevocationEntry } from './revocation-list.ts'
-import { createRedis, describe, toTarget, type RedisTarget } from './redis-connection.ts'
+import { createRedis, describe, toTarget, type RedisTarget } from '../db/redis.ts'
 
 export const HEARTBEAT_MS = 1000
 export const SILENCE_MS = 5000

@@ -9,7 +9,7 @@ import { buildApp, backends } from '../helpers/app.ts'
 import { startOwnRedis } from '../helpers/servers.ts'
 import { uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 import { LOGIN_LIMITS } from '../../src/plugins/rate-limit.ts'
-import { addressKey } from '../../src/services/limiter.ts'
+import { addressKey } from '../../src/limits/limiter.ts'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 

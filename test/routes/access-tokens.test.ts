@@ -1,7 +1,7 @@
 // Forged, foreign, expired and misused access tokens are refused with the API's codes.
 import t from 'tap'
 import { createHmac, generateKeyPairSync, createSign } from 'node:crypto'
-import { keyEncryptionKey, privateFromRow, type KeyRow } from '../../src/services/signing-keys.ts'
+import { keyEncryptionKey, privateFromRow, type KeyRow } from '../../src/keys/signing-keys.ts'
 import { createSigner } from 'fast-jwt'
 import { buildApp } from '../helpers/app.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'

@@ -5,7 +5,7 @@ import * as OTPAuth from 'otpauth'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, backends } from '../helpers/app.ts'
 import { Client, GOOD_PASSWORD, signedIn, uniqueName } from '../helpers/client.ts'
-import { createPasswordHasher, bcryptCost } from '../../src/services/passwords.ts'
+import { createPasswordHasher, bcryptCost } from '../../src/passwords/hasher.ts'
 
 const ADMIN = { username: 'pw-admin', password: 'the password admin passphrase' }
 const NEW_PASSWORD = 'a brand new passphrase for this'

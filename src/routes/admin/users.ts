@@ -1,8 +1,8 @@
 // /admin/users: list, change roles, end sessions, disable, reset TOTP. Admins only.
 import type { FastifyInstance } from 'fastify'
 import { UserSchema, errors } from '../auth/schemas.ts'
-import { ROLES, PAGE_MAX } from '../../services/user-admin.ts'
-import { isId } from '../../services/ids.ts'
+import { ROLES, PAGE_MAX } from '../../accounts/admin.ts'
+import { isId } from '../../db/ids.ts'
 import { NotFoundError } from '../../errors.ts'
 
 // A user as /auth/me shows it, plus what only an admin sees.

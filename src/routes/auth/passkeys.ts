@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server'
 import type { Config } from '../../config.ts'
 import { NotFoundError, PasskeyRefusedError } from '../../errors.ts'
-import { isCredentialId } from '../../services/passkeys.ts'
+import { isCredentialId } from '../../mfa/passkeys.ts'
 import { AuthModeHeaders, NO_CONTROL_CHARS, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
 

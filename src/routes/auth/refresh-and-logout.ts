@@ -4,7 +4,7 @@ import type { Config } from '../../config.ts'
 import { CsrfInvalidError, InvalidRefreshTokenError, ValidationError } from '../../errors.ts'
 import { AuthModeHeaders, RefreshBodySchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, clearCookies, sendTokens, CSRF_COOKIE } from './token-response.ts'
-import { sameString } from '../../services/csrf.ts'
+import { sameString } from '../../sessions/csrf.ts'
 
 interface RefreshBody { refresh_token?: string }
 

@@ -1,6 +1,6 @@
 // JSON schemas of the /auth routes: validation, fast serialization, and the
 // OpenAPI document from one source.
-import { USERNAME_PATTERN } from '../../services/accounts.ts'
+import { USERNAME_PATTERN } from '../../accounts/accounts.ts'
 
 export const ErrorSchema = {
   $id: 'Error',

@@ -4,7 +4,7 @@ import type { Config } from '../../config.ts'
 import { MfaCodeInvalidError, MfaCodeRefusedError, MfaTokenInvalidError } from '../../errors.ts'
 import { AuthModeHeaders, CodeSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
-import { RECOVERY_CODES } from '../../services/totp.ts'
+import { RECOVERY_CODES } from '../../mfa/totp.ts'
 
 const CodeBody = {
   type: 'object',

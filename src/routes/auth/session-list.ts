@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import { NotFoundError } from '../../errors.ts'
 import { errors } from './schemas.ts'
-import { isId } from '../../services/ids.ts'
-import { SESSION_LIST_MAX } from '../../services/sessions.ts'
+import { isId } from '../../db/ids.ts'
+import { SESSION_LIST_MAX } from '../../sessions/sessions.ts'
 
 const SessionSchema = {
   type: 'object',

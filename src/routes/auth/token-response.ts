@@ -7,7 +7,7 @@
 import cookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
-import type { Rotation } from '../../services/sessions.ts'
+import type { Rotation } from '../../sessions/sessions.ts'
 import { ValidationError } from '../../errors.ts'
 
 export type AuthMode = 'cookie' | 'header'

@@ -11,7 +11,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { ROLES_OF_U, isUniqueViolation } from '../db/sql.ts'
 import { DpopProofInvalidError, InvalidRefreshTokenError, RefreshTokenReusedError } from '../errors.ts'
-import type { AccountUser } from './accounts.ts'
+import type { AccountUser } from '../accounts/accounts.ts'
 import { hashToken, TOKEN_SHAPE, type Rotation, type Sessions } from './sessions.ts'
 
 /** A lookup that also tried the rotation: `nextExpiresAt` is the successor's expiry if it rotated, null if not. */

@@ -5,8 +5,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { InvalidCredentialsError } from '../errors.ts'
-import type { AccountUser } from './accounts.ts'
-import { revocationHorizon, revocationUntil, type RevocationList } from './revocation-list.ts'
+import type { AccountUser } from '../accounts/accounts.ts'
+import { revocationHorizon, revocationUntil, type RevocationList } from '../services/revocation-list.ts'
 
 /** `dpopJkt`: the thumbprint of the DPoP key the login proved, binding the session to it for life. */
 export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string }

@@ -1,7 +1,7 @@
 // A Redis connection stays up: one that ioredis ends for good (as it did
 // during a Sentinel failover under load) is opened again; only shutdown() ends it.
 import t from 'tap'
-import { createRedis } from '../../src/services/redis-connection.ts'
+import { createRedis } from '../../src/db/redis.ts'
 import { redisForSuite, eventually } from '../helpers/servers.ts'
 
 t.test('an ended connection is opened again; a shut one is not', async (t) => {

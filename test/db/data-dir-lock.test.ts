@@ -8,9 +8,9 @@ import { spawnSync, spawn } from 'node:child_process'
 import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir, hostname } from 'node:os'
 import { join } from 'node:path'
-import { spawnService, waitFor, freePort } from './helpers/servers.ts'
-import { GOOD_PASSWORD } from './helpers/client.ts'
-import { lockDataDir, DataDirInUseError } from '../src/db/data-dir-lock.ts'
+import { spawnService, waitFor, freePort } from '../helpers/servers.ts'
+import { GOOD_PASSWORD } from '../helpers/client.ts'
+import { lockDataDir, DataDirInUseError } from '../../src/db/data-dir-lock.ts'
 
 const exited = (proc: import('node:child_process').ChildProcess) => new Promise<number | null>((resolve) => proc.once('exit', resolve))
 /** A process started on a DATA_DIR in use: its exit code, or 'serving' when it comes up beside the holder (the defect). */

@@ -1,7 +1,7 @@
 // The verified-token cache: a hit never outlives the token's exp, and the
 // cache stays within its bound.
 import t from 'tap'
-import { VerifiedTokens } from '../../src/services/verified-tokens.ts'
+import { VerifiedTokens } from '../../src/tokens/verified-cache.ts'
 
 t.test('an entry is served until its exp, never after', async (t) => {
   const cache = new VerifiedTokens<{ exp: number, sub: string }>(10)

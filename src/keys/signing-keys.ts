@@ -13,7 +13,7 @@
 //   retired    past that: no longer published, no longer verifying;
 //   revoked    an emergency: refused at once, never verifies again.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
-import { seal, unseal } from './sealed.ts'
+import { seal, unseal } from '../services/sealed.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'

@@ -10,7 +10,7 @@ import {
 } from '@simplewebauthn/server'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { NotFoundError, PasskeyInvalidError, PasskeyRefusedError } from '../errors.ts'
-import { USERNAME_PATTERN } from './accounts.ts'
+import { USERNAME_PATTERN } from '../accounts/accounts.ts'
 
 export const CHALLENGE_TTL = 300
 const NAME_MAX = 64

@@ -59,7 +59,7 @@ export function createPasswordHasher (opts: { cost: number, workers?: number }) 
   const threads = opts.workers !== undefined && opts.workers > 0 ? opts.workers : Math.max(1, availableParallelism() - 1)
   const pool = new Piscina({
     // This file's sibling, as source (.ts) or as built (.js).
-    filename: fileURLToPath(new URL(`./password-worker${extname(import.meta.url)}`, import.meta.url)),
+    filename: fileURLToPath(new URL(`./hash-worker${extname(import.meta.url)}`, import.meta.url)),
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: Infinity

@@ -1,6 +1,6 @@
-// The step-up rule on its own (services/step-up.ts): what each session may change.
+// The step-up rule on its own (mfa/step-up.ts): what each session may change.
 import t from 'tap'
-import { stepUpVerdict } from '../../src/services/step-up.ts'
+import { stepUpVerdict } from '../../src/mfa/step-up.ts'
 
 t.test('a second factor must have been used, and the sign-in must be recent', async (t) => {
   const now = 1_800_000_000_000

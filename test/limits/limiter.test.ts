@@ -5,7 +5,7 @@
 // and in Redis alike.
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { createLimiter } from '../../src/services/limiter.ts'
+import { createLimiter } from '../../src/limits/limiter.ts'
 import { redisForSuite } from '../helpers/servers.ts'
 
 const MINUTE = 60_000

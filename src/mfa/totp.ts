@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import * as OTPAuth from 'otpauth'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { MfaAlreadyEnabledError, MfaCodeInvalidError } from '../errors.ts'
-import { seal, unseal } from './sealed.ts'
+import { seal, unseal } from '../services/sealed.ts'
 
 export const TOTP_PERIOD = 30
 export const TOTP_DIGITS = 6

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
 import { InvalidCredentialsError, PasswordTooCommonError, UsernameTakenError, ValidationError } from '../errors.ts'
 import { ROLES_OF_U, isUniqueViolation, userWithRoles } from '../db/sql.ts'
-import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from './passwords.ts'
+import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../passwords/hasher.ts'
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
 const usernameRe = new RegExp(USERNAME_PATTERN)

@@ -5,7 +5,7 @@ import t from 'tap'
 import { buildApp, backends } from '../helpers/app.ts'
 import { Client, uniqueName, signedIn, GOOD_PASSWORD } from '../helpers/client.ts'
 import { eventually } from '../helpers/servers.ts'
-import { SESSION_LIST_MAX } from '../../src/services/sessions.ts'
+import { SESSION_LIST_MAX } from '../../src/sessions/sessions.ts'
 import { revocationHorizon } from '../../src/services/revocation-list.ts'
 
 const DAY = 86_400_000

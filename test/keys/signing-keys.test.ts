@@ -2,7 +2,7 @@
 // encryption at rest bound to the kid, and EdDSA end to end.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { decryptPrivateKey, encryptPrivateKey, generateKeyRow, keyEncryptionKey, keyStates, privateFromRow, type KeyRow } from '../../src/services/signing-keys.ts'
+import { decryptPrivateKey, encryptPrivateKey, generateKeyRow, keyEncryptionKey, keyStates, privateFromRow, type KeyRow } from '../../src/keys/signing-keys.ts'
 import { buildApp } from '../helpers/app.ts'
 import { signedIn } from '../helpers/client.ts'
 

@@ -4,12 +4,12 @@
 import { randomBytes } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { InvalidCredentialsError, InvalidResetTokenError, NotFoundError, PasswordUnchangedError } from '../errors.ts'
-import { checkPassword, type Accounts } from './accounts.ts'
-import { normalizePassword, type PasswordHasher } from './passwords.ts'
-import { revocationUntil, type RevocationList } from './revocation-list.ts'
-import { hashToken, TOKEN_SHAPE } from './sessions.ts'
-import type { UserRevocation } from './user-revocation.ts'
-import { assertStepUp, hasSecondFactor } from './step-up.ts'
+import { checkPassword, type Accounts } from '../accounts/accounts.ts'
+import { normalizePassword, type PasswordHasher } from './hasher.ts'
+import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
+import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
+import type { UserRevocation } from '../revocation/user-revocation.ts'
+import { assertStepUp, hasSecondFactor } from '../mfa/step-up.ts'
 
 export function createPasswordLife (deps: {
   prisma: PrismaClient

@@ -3,8 +3,8 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import { LastAdminError, NotFoundError, ValidationError } from '../errors.ts'
 import { userWithRoles } from '../db/sql.ts'
 import { toAccountUser, type AccountUser } from './accounts.ts'
-import type { RevokeAllOptions, UserRevocation } from './user-revocation.ts'
-import { isId } from './ids.ts'
+import type { RevokeAllOptions, UserRevocation } from '../revocation/user-revocation.ts'
+import { isId } from '../db/ids.ts'
 
 type Tx = Parameters<NonNullable<RevokeAllOptions['change']>>[0]
 // Serialises the last-admin check with the change it allows, across

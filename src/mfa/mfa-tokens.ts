@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { MfaTokenInvalidError } from '../errors.ts'
-import { hashToken, TOKEN_SHAPE } from './sessions.ts'
+import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
 
 export const MFA_TOKEN_TTL = 300
 
