@@ -5,12 +5,12 @@ import { userWithRoles } from '../db/sql.ts'
 import { toAccountUser, type AccountUser } from './accounts.ts'
 import type { RevokeAllOptions, UserRevocation } from '../revocation/user-revocation.ts'
 import { isId } from '../db/ids.ts'
+import { LOCKS, lockForTransaction } from '../db/locks.ts'
 
 type Tx = Parameters<NonNullable<RevokeAllOptions['change']>>[0]
 // Serialises the last-admin check with the change it allows, across
 // instances: two concurrent demotions cannot each count the other as the
 // remaining admin. Any constant; the same for every instance.
-const ADMIN_SET_LOCK_KEY = 7_340_220_912
 
 export const ROLES = ['admin', 'user'] as const
 export const PAGE_MAX = 100
@@ -32,7 +32,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
 
   /** Inside the change's transaction: the user may lose the admin role (or be disabled) only if another enabled admin remains. */
   async function assertNotLastAdmin (tx: Tx, id: string): Promise<void> {
-    await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${ADMIN_SET_LOCK_KEY})`)
+    await lockForTransaction(tx, LOCKS.adminSet)
     const user = await tx.user.findUnique({ where: { id }, include: userWithRoles })
     if (user === null || user.disabled || !user.roles.some((r) => r.roleName === 'admin')) return
     const others = await tx.user.count({ where: { id: { not: id }, disabled: false, roles: { some: { roleName: 'admin' } } } })

@@ -11,6 +11,7 @@ import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations, readMigrations } from './schema-engine.ts'
 import type { MigrateJob, MigrateResult } from './migrate-worker.ts'
 import { lockDataDir } from './data-dir-lock.ts'
+import { LOCKS } from './locks.ts'
 
 export interface Database {
   kind: 'postgresql' | 'pglite'
@@ -31,9 +32,6 @@ export interface Database {
 }
 
 export interface Statement { name: string, text: string }
-
-// Any constant works; it only has to be the same for every instance.
-const MIGRATION_LOCK_KEY = 7_340_220_911
 
 // Each backend's driver is imported only when it is the one opened: the other
 // would only take memory (measured with bench/rss-probe.ts).
@@ -64,7 +62,7 @@ export async function openPostgres (url: string): Promise<Database> {
     async query<Row> (statement: Statement, values: unknown[]) {
       return (await pool.query({ name: statement.name, text: statement.text, values })).rows as Row[]
     },
-    migrate: () => migrateInChildProcess({ url, lockKey: MIGRATION_LOCK_KEY }),
+    migrate: () => migrateInChildProcess({ url, lockKey: LOCKS.migrations }),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async ping () { await pool.query('SELECT 1') },
     async close () {

@@ -15,6 +15,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { seal, unseal } from '../services/sealed.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
+import { LOCKS, lockForTransaction } from '../db/locks.ts'
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
 export type KeyState = 'next' | 'current' | 'verifying' | 'retired' | 'revoked'
@@ -124,7 +125,6 @@ export function keyViews (rows: KeyRow[], now: number, retireAfterMs: number): K
 
 // Serialises key creation across instances: three instances starting at once
 // on an empty database make one key, not three. Any constant, the same everywhere.
-const KEY_LOCK = 7_340_220_913
 
 export interface KeyStoreOptions {
   prisma: PrismaClient
@@ -141,7 +141,7 @@ export function createKeyStore (opts: KeyStoreOptions) {
 
   async function locked<T> (fn: (rows: KeyRow[], tx: Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]) => Promise<T>): Promise<T> {
     return prisma.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${KEY_LOCK})`)
+      await lockForTransaction(tx, LOCKS.signingKeys)
       const rows = await tx.signingKey.findMany() as KeyRow[]
       // Never add a key that the other instances could not open: a process
       // with another KEY_ENCRYPTION_SECRET stops here, with a sentence.
