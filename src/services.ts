@@ -9,6 +9,7 @@ import type { RevocationList } from './services/revocation-list.ts'
 import { createPasswordHasher } from './passwords/hasher.ts'
 import { createAccounts } from './accounts/accounts.ts'
 import { createSessions } from './sessions/sessions.ts'
+import { createSessionStore } from './sessions/store.ts'
 import { createRotation } from './sessions/rotation.ts'
 import { createCsrf } from './sessions/csrf.ts'
 import { createUserRevocation } from './revocation/user-revocation.ts'
@@ -41,15 +42,15 @@ export function createServices (deps: ServiceDeps) {
   const accounts = createAccounts({ prisma, query, hasher: passwords })
   // Imported once, not on every HMAC; its own secret, so no key rotation ever breaks a session.
   const hmacKey = createSecretKey(deps.sessionSecret)
+  const sessionStore = createSessionStore({ prisma, query })
   const sessions = createSessions({
-    prisma,
-    query,
+    store: sessionStore,
     revocations,
     refreshTtl: config.refreshTokenTtl,
     sessionMaxLifetime: config.sessionMaxLifetime,
     reread: accounts.reread
   })
-  const rotation = createRotation({ prisma, query, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
+  const rotation = createRotation({ store: sessionStore, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
   const userRevocation = createUserRevocation({ prisma, revocations })
   const passwordLife = createPasswordLife({ prisma, accounts, hasher: passwords, revocations, userRevocation, resetTtl: config.passwordResetTtl })
   const mfaTokens = createMfaTokens({ prisma })
@@ -67,7 +68,7 @@ export function createServices (deps: ServiceDeps) {
     mfaTokens,
     passkeys,
     stepUp: createStepUp({ prisma, maxAge: config.reauthMaxAge }),
-    sessionAuth: createSessionAuth({ prisma })
+    sessionAuth: createSessionAuth({ store: sessionStore })
   }
 
   /** Deletes what no check needs anymore: expired tokens, challenges, old sessions. */

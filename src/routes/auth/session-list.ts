@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify'
 import { NotFoundError } from '../../errors.ts'
 import { errors } from './schemas.ts'
-import { isId } from '../../db/ids.ts'
 import { SESSION_LIST_MAX } from '../../sessions/sessions.ts'
 
 const SessionSchema = {
@@ -41,11 +40,7 @@ export default async function sessionListRoutes (app: FastifyInstance) {
   }, async function endSession (request, reply) {
     const { id } = request.params
     // Another user's session answers exactly as a made-up id does.
-    const session = isId(id)
-      ? await app.prisma.session.findFirst({ where: { id, userId: request.auth!.sub, revokedAt: null }, select: { id: true } })
-      : null
-    if (session === null) throw new NotFoundError('No such session')
-    await app.sessions.endSession(id, 'user-ended')
+    if (!await app.sessions.endOwn(request.auth!.sub, id, 'user-ended')) throw new NotFoundError('No such session')
     app.security.info({ event: 'session_ended', userId: request.auth!.sub, sessionId: id, ip: request.ip }, 'session ended by its user')
     reply.code(204).send()
   })
