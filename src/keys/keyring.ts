@@ -8,8 +8,9 @@
 import { createHash } from 'node:crypto'
 import {
   keyStates, keyViews, materialFromPrivate, privateFromRow, publicMaterial,
-  type KeyAlgorithm, type KeyMaterial, type KeyRow, type KeyState, type KeyStore, type KeyView
+  type KeyAlgorithm, type KeyMaterial, type KeyRow, type KeyState, type KeyView
 } from './signing-keys.ts'
+import type { KeyStore } from './store.ts'
 
 /** A key as the token plugin uses it: its algorithm and the string fast-jwt takes. */
 export interface KeyUse { kid: string, alg: KeyAlgorithm, key: string }

@@ -8,7 +8,8 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, type Config } from '../config.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import { createKeyStore, keyEncryptionKey, KEY_RETIRE_SKEW_MS, materialFromPrivate, sessionSecretFrom, thumbprint, type KeyMaterial } from './signing-keys.ts'
+import { createKeyStore } from './store.ts'
+import { keyEncryptionKey, KEY_RETIRE_SKEW_MS, materialFromPrivate, sessionSecretFrom, thumbprint, type KeyMaterial } from './signing-keys.ts'
 
 export interface StaticKey { material: KeyMaterial, jwk: Record<string, unknown> | undefined }
 
