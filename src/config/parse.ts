@@ -2,7 +2,6 @@
 // variable in the sentence a bad value stops start-up with.
 import { isIP } from 'node:net'
 import type { RedisTarget } from '../db/redis.ts'
-import type { Config } from '../config.ts'
 
 export class ConfigError extends Error {}
 
@@ -42,7 +41,7 @@ export function secret (env: Env, name: string): string | undefined {
   return raw
 }
 
-export function keyAlgorithm (env: Env): Config['keyAlgorithm'] {
+export function keyAlgorithm (env: Env): 'ES256' | 'EdDSA' {
   const raw = (env.KEY_ALGORITHM ?? 'ES256').trim()
   if (raw === 'ES256' || raw === 'EdDSA') return raw
   throw new ConfigError(`KEY_ALGORITHM must be ES256 or EdDSA, got "${raw}"`)
@@ -81,7 +80,7 @@ export function redisTarget (env: Env, redisUrl: string | undefined): RedisTarge
   return { sentinels, name }
 }
 
-export function webauthn (env: Env): Config['webauthn'] {
+export function webauthn (env: Env): { rpId: string, rpName: string, origins: string[] } {
   const origins = (env.WEBAUTHN_ORIGINS ?? 'http://localhost:3000').split(',').map((o) => o.trim()).filter(Boolean)
   if (origins.length === 0) throw new ConfigError('WEBAUTHN_ORIGINS must list at least one origin, such as https://app.example.com')
   const hosts = origins.map((origin) => {
@@ -108,7 +107,7 @@ export function publicUrl (env: Env): string | undefined {
   return origin
 }
 
-export function trustProxy (env: Env): Config['trustProxy'] {
+export function trustProxy (env: Env): boolean | number | string[] {
   const raw = (env.TRUST_PROXY ?? '').trim()
   const lower = raw.toLowerCase()
   if (lower === '' || lower === 'false') return false

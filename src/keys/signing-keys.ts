@@ -14,7 +14,6 @@
 //   revoked    an emergency: refused at once, never verifies again.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { seal, unseal } from '../services/sealed.ts'
-import type { KeyStore } from './store.ts'
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
 export type KeyState = 'next' | 'current' | 'verifying' | 'retired' | 'revoked'
@@ -123,26 +122,3 @@ export function keyViews (rows: KeyRow[], now: number, retireAfterMs: number): K
 }
 
 export const KEY_RETIRE_SKEW_MS = CLOCK_SKEW_MS
-
-/** Rotation and revocation with what every instance must hear of them; shared by the admin API and the CLI. */
-export function createKeyOperations (store: KeyStore, revocations: { revokeKey: (kid: string, until: number) => Promise<void>, keysChanged: (kid: string) => Promise<void> }, until: (now: number) => number) {
-  // A lost "changed" push only delays the others until their next re-read.
-  const tell = (kid: string) => revocations.keysChanged(kid).catch(() => {})
-  return {
-    /** Tells every instance the key set changed (a key the schedule created). */
-    announce: tell,
-    async rotate (): Promise<KeyRow> {
-      const row = await store.rotate()
-      await tell(row.kid)
-      return row
-    },
-    /** undefined: no such key. A failed push is a 503; the revocation is in the database and reaches every instance at its next re-read. */
-    async revoke (kid: string): Promise<{ revoked: KeyRow, replacement?: KeyRow } | undefined> {
-      const out = await store.revoke(kid)
-      if (out === undefined) return undefined
-      await revocations.revokeKey(kid, until(Date.now()))
-      if (out.replacement !== undefined) await tell(out.replacement.kid)
-      return out
-    }
-  }
-}
