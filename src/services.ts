@@ -19,6 +19,7 @@ import { createTotp } from './mfa/totp.ts'
 import { createMfaTokens } from './mfa/mfa-tokens.ts'
 import { createPasskeys } from './mfa/passkeys.ts'
 import { createStepUp } from './mfa/step-up.ts'
+import { createMfaStore } from './mfa/store.ts'
 import { createSessionAuth } from './sessions/session-auth.ts'
 
 export interface ServiceDeps {
@@ -53,8 +54,9 @@ export function createServices (deps: ServiceDeps) {
   const rotation = createRotation({ store: sessionStore, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
   const userRevocation = createUserRevocation({ prisma, revocations })
   const passwordLife = createPasswordLife({ prisma, accounts, hasher: passwords, revocations, userRevocation, resetTtl: config.passwordResetTtl })
-  const mfaTokens = createMfaTokens({ prisma })
-  const passkeys = createPasskeys({ prisma, ...config.webauthn, hmacKey: deps.sessionSecret })
+  const mfaStore = createMfaStore({ prisma })
+  const mfaTokens = createMfaTokens({ store: mfaStore })
+  const passkeys = createPasskeys({ store: mfaStore, ...config.webauthn, hmacKey: deps.sessionSecret })
   const services = {
     passwords,
     accounts,
@@ -64,10 +66,10 @@ export function createServices (deps: ServiceDeps) {
     userRevocation,
     userAdmin: createUserAdmin({ prisma, userRevocation }),
     passwordLife,
-    totp: createTotp({ prisma, key: deps.factorKey, issuer: config.webauthn.rpName }),
+    totp: createTotp({ store: mfaStore, key: deps.factorKey, issuer: config.webauthn.rpName }),
     mfaTokens,
     passkeys,
-    stepUp: createStepUp({ prisma, maxAge: config.reauthMaxAge }),
+    stepUp: createStepUp({ store: mfaStore, maxAge: config.reauthMaxAge }),
     sessionAuth: createSessionAuth({ store: sessionStore })
   }
 

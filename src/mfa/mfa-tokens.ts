@@ -4,23 +4,23 @@
 // requests racing with one token cannot both sign in; a wrong code gives
 // it back for another try (the per-account limit on wrong codes bounds them).
 import { randomBytes } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.ts'
 import { MfaTokenInvalidError } from '../errors.ts'
 import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
+import type { MfaStore } from './store.ts'
 
 export const MFA_TOKEN_TTL = 300
 
 export interface TakenMfaToken { tokenHash: string, userId: string, passwordVersion: number }
 
-export function createMfaTokens (deps: { prisma: PrismaClient, ttl?: number }) {
-  const { prisma } = deps
+export function createMfaTokens (deps: { store: MfaStore, ttl?: number }) {
+  const { store } = deps
   const ttl = deps.ttl ?? MFA_TOKEN_TTL
 
   return {
     ttl,
     async issue (userId: string, passwordVersion: number): Promise<string> {
       const raw = randomBytes(32).toString('base64url')
-      await prisma.mfaToken.create({ data: { tokenHash: hashToken(raw), userId, passwordVersion, expiresAt: new Date(Date.now() + ttl * 1000) } })
+      await store.insertMfaToken({ tokenHash: hashToken(raw), userId, passwordVersion, expiresAt: new Date(Date.now() + ttl * 1000) })
       return raw
     },
 
@@ -28,25 +28,23 @@ export function createMfaTokens (deps: { prisma: PrismaClient, ttl?: number }) {
     async take (raw: string): Promise<TakenMfaToken> {
       if (typeof raw !== 'string' || !TOKEN_SHAPE.test(raw)) throw new MfaTokenInvalidError()
       const tokenHash = hashToken(raw)
-      const now = new Date()
-      const { count } = await prisma.mfaToken.updateMany({ where: { tokenHash, usedAt: null, expiresAt: { gt: now } }, data: { usedAt: now } })
-      if (count !== 1) throw new MfaTokenInvalidError()
-      const row = await prisma.mfaToken.findUniqueOrThrow({ where: { tokenHash }, select: { userId: true, passwordVersion: true } })
+      if (!await store.takeMfaToken(tokenHash, new Date())) throw new MfaTokenInvalidError()
+      const row = await store.getMfaToken(tokenHash)
       return { tokenHash, ...row }
     },
 
     /** A wrong code: the token may be tried again until it expires. */
     async giveBack (taken: TakenMfaToken): Promise<void> {
-      await prisma.mfaToken.updateMany({ where: { tokenHash: taken.tokenHash }, data: { usedAt: null } })
+      await store.untakeMfaToken(taken.tokenHash)
     },
 
     /** Every pending second step of the user ends (password changed or reset). */
     async endAll (userId: string): Promise<void> {
-      await prisma.mfaToken.deleteMany({ where: { userId } })
+      await store.deleteMfaTokensOf(userId)
     },
 
     async prune (now = Date.now()): Promise<number> {
-      return (await prisma.mfaToken.deleteMany({ where: { expiresAt: { lt: new Date(now) } } })).count
+      return store.pruneMfaTokens(new Date(now))
     }
   }
 }

@@ -8,9 +8,9 @@ import {
   generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
   type AuthenticationResponseJSON, type RegistrationResponseJSON
 } from '@simplewebauthn/server'
-import type { PrismaClient } from '../generated/prisma/client.ts'
 import { NotFoundError, PasskeyInvalidError, PasskeyRefusedError } from '../errors.ts'
 import { USERNAME_PATTERN } from '../accounts/accounts.ts'
+import type { MfaStore, PasskeyRow } from './store.ts'
 
 export const CHALLENGE_TTL = 300
 const NAME_MAX = 64
@@ -39,18 +39,17 @@ function challengeOf (clientDataJSON: unknown): string | undefined {
   }
 }
 
-export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpName: string, origins: string[], hmacKey: Buffer }) {
-  const { prisma, rpId, rpName, origins } = deps
+export function createPasskeys (deps: { store: MfaStore, rpId: string, rpName: string, origins: string[], hmacKey: Buffer }) {
+  const { store, rpId, rpName, origins } = deps
 
   async function saveChallenge (challenge: string, kind: 'register' | 'auth', userId: string | null): Promise<void> {
-    await prisma.webAuthnChallenge.create({ data: { challenge, kind, userId, expiresAt: new Date(Date.now() + CHALLENGE_TTL * 1000) } })
+    await store.insertChallenge(challenge, kind, userId, new Date(Date.now() + CHALLENGE_TTL * 1000))
   }
 
+  // A sign-in challenge issued for no user (a discoverable credential) is any user's; a registration's is its user's only.
   /** Deletes the challenge if it is live and was issued for this kind (and user): true once, never again. */
-  async function spendChallenge (challenge: string, kind: 'register' | 'auth', userId: string): Promise<boolean> {
-    const userMatch = kind === 'register' ? [{ userId }] : [{ userId: null }, { userId }]
-    const { count } = await prisma.webAuthnChallenge.deleteMany({ where: { challenge, kind, expiresAt: { gt: new Date() }, OR: userMatch } })
-    return count === 1
+  function spendChallenge (challenge: string, kind: 'register' | 'auth', userId: string): Promise<boolean> {
+    return store.spendChallenge(challenge, kind, userId, kind === 'auth')
   }
 
   // A made-up credential for a username with no passkeys (or no account): the
@@ -63,7 +62,7 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
 
   return {
     async registrationOptions (user: { id: string, username: string }) {
-      const existing = await prisma.passkey.findMany({ where: { userId: user.id }, select: { id: true, transports: true } })
+      const existing = await store.credentialsOf(user.id)
       const options = await generateRegistrationOptions({
         rpName,
         rpID: rpId,
@@ -96,17 +95,15 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
       }
       const label = (name ?? '').trim().slice(0, NAME_MAX) || `Passkey ${new Date().toISOString().slice(0, 10)}`
       try {
-        const row = await prisma.passkey.create({
-          data: {
-            id: info.credential.id,
-            userId,
-            name: label,
-            publicKey: Buffer.from(info.credential.publicKey),
-            counter: BigInt(info.credential.counter),
-            transports: (info.credential.transports ?? []).slice(0, 8),
-            deviceType: info.credentialDeviceType,
-            backedUp: info.credentialBackedUp
-          }
+        const row = await store.insertPasskey({
+          id: info.credential.id,
+          userId,
+          name: label,
+          publicKey: Buffer.from(info.credential.publicKey),
+          counter: BigInt(info.credential.counter),
+          transports: (info.credential.transports ?? []).slice(0, 8),
+          deviceType: info.credentialDeviceType,
+          backedUp: info.credentialBackedUp
         })
         return view(row)
       } catch {
@@ -115,20 +112,18 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
     },
 
     async list (userId: string): Promise<PasskeyView[]> {
-      const rows = await prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } })
+      const rows = await store.listPasskeys(userId)
       return rows.map(view)
     },
 
     async rename (userId: string, id: string, name: string): Promise<PasskeyView> {
       const label = name.trim().slice(0, NAME_MAX)
-      const { count } = await prisma.passkey.updateMany({ where: { id, userId }, data: { name: label } })
-      if (count !== 1) throw new NotFoundError('No such passkey')
-      return view(await prisma.passkey.findUniqueOrThrow({ where: { id } }))
+      if (!await store.renamePasskey(userId, id, label)) throw new NotFoundError('No such passkey')
+      return view(await store.getPasskey(id))
     },
 
     async remove (userId: string, id: string): Promise<void> {
-      const { count } = await prisma.passkey.deleteMany({ where: { id, userId } })
-      if (count !== 1) throw new NotFoundError('No such passkey')
+      if (!await store.deletePasskey(userId, id)) throw new NotFoundError('No such passkey')
     },
 
     /** Request options: the named user's credentials, or none (a discoverable credential picks the user). */
@@ -138,7 +133,7 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
       if (username !== undefined) {
         // A name no account can have is an unknown user, looked up nowhere.
         const user = usernameRe.test(username)
-          ? await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, select: { id: true, passkeys: { select: { id: true, transports: true } } } })
+          ? await store.credentialsOfUsername(username.toLowerCase())
           : null
         userId = user?.id ?? null
         allow = user !== null && user.passkeys.length > 0
@@ -156,7 +151,7 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
      */
     async authenticate (response: AuthenticationResponseJSON, userId?: string): Promise<PasskeySignIn> {
       if (typeof response?.id !== 'string' || !isCredentialId(response.id) || challengeOf(response.response?.clientDataJSON) === undefined) throw new PasskeyRefusedError()
-      const row = await prisma.passkey.findUnique({ where: { id: response.id } })
+      const row = await store.findPasskey(response.id)
       // Another user's passkey is refused before its signature or challenge is looked at: nothing of theirs is spent.
       if (row === null || (userId !== undefined && row.userId !== userId)) throw new PasskeyRefusedError()
       // A discoverable response names its user: it must be the credential's.
@@ -178,24 +173,24 @@ export function createPasskeys (deps: { prisma: PrismaClient, rpId: string, rpNa
         throw new PasskeyRefusedError()
       }
       // The counter moves forward once: a concurrent use of the same signature loses here.
-      const next = BigInt(info.newCounter)
-      const { count } = await prisma.passkey.updateMany({
-        where: { id: row.id, OR: [{ counter: { lt: next } }, ...(next === 0n ? [{ counter: 0n }] : [])] },
-        data: { counter: next, lastUsedAt: new Date() }
-      })
-      if (count !== 1) throw new PasskeyRefusedError()
+      if (!await store.advanceCounter(row.id, BigInt(info.newCounter))) throw new PasskeyRefusedError()
       // RFC 8176: hwk for a key bound to one device, swk for a synced one; "user" when the authenticator verified the user.
       const amr = [info.credentialDeviceType === 'singleDevice' ? 'hwk' : 'swk', ...(info.userVerified ? ['user'] : [])]
       return { userId: row.userId, amr }
     },
 
+    /** How many passkeys the user has (for the user's own view). */
+    async count (userId: string): Promise<number> {
+      return store.countPasskeys(userId)
+    },
+
     async prune (now = Date.now()): Promise<number> {
-      return (await prisma.webAuthnChallenge.deleteMany({ where: { expiresAt: { lt: new Date(now) } } })).count
+      return store.pruneChallenges(new Date(now))
     }
   }
 }
 
-function view (row: { id: string, name: string, createdAt: Date, lastUsedAt: Date | null }): PasskeyView {
+function view (row: Pick<PasskeyRow, 'id' | 'name' | 'createdAt' | 'lastUsedAt'>): PasskeyView {
   return { id: row.id, name: row.name, createdAt: row.createdAt.toISOString(), lastUsedAt: row.lastUsedAt?.toISOString() ?? null }
 }
 

@@ -3,6 +3,7 @@
 // in this session, and the session must have signed in (or reauthenticated)
 // within REAUTH_MAX_AGE seconds. The rule is pure; the factor lookup beside it.
 import type { PrismaClient } from '../generated/prisma/client.ts'
+import { createMfaStore, type MfaStore } from './store.ts'
 import { MfaRequiredError, ReauthRequiredError } from '../errors.ts'
 
 /** amr values (RFC 8176) that prove a second factor, or a passkey (one on its own), in this session. */
@@ -33,21 +34,30 @@ export function assertStepUp (claims: StepUpClaims, hasSecondFactor: boolean, op
   if (verdict === 'REAUTH_REQUIRED') throw new ReauthRequiredError()
 }
 
-/** Whether the user has a second factor: a confirmed TOTP or at least one passkey. */
-export async function hasSecondFactor (prisma: PrismaClient, userId: string): Promise<boolean> {
-  const [totp, passkeys] = await Promise.all([
-    prisma.totpFactor.count({ where: { userId, confirmedAt: { not: null } } }),
-    prisma.passkey.count({ where: { userId } })
-  ])
+export type SecondFactorCounts = Pick<MfaStore, 'countConfirmedFactors' | 'countPasskeys'>
+
+/**
+ * Whether the user has a second factor: a confirmed TOTP or at least one
+ * passkey. Given a PrismaClient (the password change, until it takes the
+ * store), it reads through a store of its own: the same two queries.
+ */
+export async function hasSecondFactor (source: SecondFactorCounts | PrismaClient, userId: string): Promise<boolean> {
+  const store = isStore(source) ? source : createMfaStore({ prisma: source })
+  const [totp, passkeys] = await Promise.all([store.countConfirmedFactors(userId), store.countPasskeys(userId)])
   return totp > 0 || passkeys > 0
 }
 
-export function createStepUp (deps: { prisma: PrismaClient, maxAge: number }) {
+const isStore = (source: SecondFactorCounts | PrismaClient): source is SecondFactorCounts =>
+  typeof (source as Partial<SecondFactorCounts>).countPasskeys === 'function'
+
+export function createStepUp (deps: { store: SecondFactorCounts, maxAge: number }) {
   return {
     maxAge: deps.maxAge,
+    /** Whether the user has a second factor (TOTP or a passkey). */
+    hasSecondFactor: (userId: string) => hasSecondFactor(deps.store, userId),
     /** The rule for a sensitive change: a second factor used if the user has one, and a recent sign-in. */
     async check (userId: string, claims: StepUpClaims, now = Date.now()): Promise<void> {
-      assertStepUp(claims, await hasSecondFactor(deps.prisma, userId), { maxAge: deps.maxAge, now })
+      assertStepUp(claims, await hasSecondFactor(deps.store, userId), { maxAge: deps.maxAge, now })
     }
   }
 }

@@ -5,7 +5,7 @@
 // of clock drift either side is allowed.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import * as OTPAuth from 'otpauth'
-import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { MfaStore } from './store.ts'
 import { MfaAlreadyEnabledError, MfaCodeInvalidError } from '../errors.ts'
 import { seal, unseal } from '../services/sealed.ts'
 
@@ -33,8 +33,8 @@ function normalizeRecovery (code: string): string {
 
 const hashCode = (userId: string, code: string) => createHash('sha256').update(`${userId}\0${normalizeRecovery(code)}`).digest('base64url')
 
-export function createTotp (deps: { prisma: PrismaClient, key: Buffer, issuer: string }) {
-  const { prisma, key, issuer } = deps
+export function createTotp (deps: { store: MfaStore, key: Buffer, issuer: string }) {
+  const { store, key, issuer } = deps
   const aad = (userId: string) => `totp:${userId}`
 
   function totpFor (secretBase32: string, label: string): OTPAuth.TOTP {
@@ -49,31 +49,24 @@ export function createTotp (deps: { prisma: PrismaClient, key: Buffer, issuer: s
   }
 
   async function factor (userId: string) {
-    const row = await prisma.totpFactor.findUnique({ where: { userId } })
+    const row = await store.findFactor(userId)
     if (row === null) return undefined
     const secret = unseal(key, aad(userId), row.secret)
     // A secret that does not open (another KEY_ENCRYPTION_SECRET) verifies nothing.
     return { ...row, secretBase32: secret?.toString('utf8') }
   }
 
-  /** Takes `step` as used if it is later than every step used before: one use per code, on every instance. */
-  async function claimStep (userId: string, step: number): Promise<boolean> {
-    const { count } = await prisma.totpFactor.updateMany({ where: { userId, lastStep: { lt: step }, confirmedAt: { not: null } }, data: { lastStep: step } })
-    return count === 1
-  }
-
   return {
     /** A new pending secret (replacing a pending one); refused while one is confirmed. */
     async enroll (userId: string, username: string): Promise<{ secret: string, otpauthUri: string }> {
-      const existing = await prisma.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } })
+      const existing = await store.factorConfirmedAt(userId)
       if (existing?.confirmedAt != null) throw new MfaAlreadyEnabledError()
       const secret = new OTPAuth.Secret({ size: 20 }).base32
       const sealed = seal(key, aad(userId), Buffer.from(secret))
       // Only a pending factor is ever replaced: a confirmation that raced this wins.
-      const { count } = await prisma.totpFactor.updateMany({ where: { userId, confirmedAt: null }, data: { secret: sealed, lastStep: 0, createdAt: new Date() } })
-      if (count === 0) {
+      if (!await store.replacePendingFactor(userId, sealed)) {
         try {
-          await prisma.totpFactor.create({ data: { userId, secret: sealed } })
+          await store.insertFactor(userId, sealed)
         } catch {
           throw new MfaAlreadyEnabledError()
         }
@@ -88,20 +81,14 @@ export function createTotp (deps: { prisma: PrismaClient, key: Buffer, issuer: s
       const step = f?.secretBase32 === undefined ? undefined : stepOf(f.secretBase32, code, now)
       if (step === undefined) throw new MfaCodeInvalidError()
       const codes = Array.from({ length: RECOVERY_CODES }, recoveryCode)
-      const confirmed = await prisma.$transaction(async (tx) => {
-        const { count } = await tx.totpFactor.updateMany({ where: { userId, confirmedAt: null, lastStep: { lt: step } }, data: { lastStep: step, confirmedAt: new Date(now) } })
-        if (count !== 1) return false
-        await tx.recoveryCode.deleteMany({ where: { userId } })
-        await tx.recoveryCode.createMany({ data: codes.map((c) => ({ id: randomUUID(), userId, codeHash: hashCode(userId, c) })) })
-        return true
-      })
-      if (!confirmed) throw new MfaCodeInvalidError()
+      const rows = codes.map((c) => ({ id: randomUUID(), codeHash: hashCode(userId, c) }))
+      if (!await store.confirmFactor(userId, step, new Date(now), rows)) throw new MfaCodeInvalidError()
       return codes
     },
 
     /** Whether the user has a confirmed TOTP factor. */
     async enabled (userId: string): Promise<boolean> {
-      return (await prisma.totpFactor.count({ where: { userId, confirmedAt: { not: null } } })) === 1
+      return (await store.countConfirmedFactors(userId)) === 1
     },
 
     /** Spends a TOTP code or a recovery code of the user's confirmed factor: what it was, or false. */
@@ -111,23 +98,20 @@ export function createTotp (deps: { prisma: PrismaClient, key: Buffer, issuer: s
         const f = await factor(userId)
         if (f?.confirmedAt == null || f.secretBase32 === undefined) return false
         const step = stepOf(f.secretBase32, code, now)
-        return step !== undefined && await claimStep(userId, step) ? 'otp' : false
+        // The step is taken once, on every instance: a replayed code finds it used.
+        return step !== undefined && await store.claimStep(userId, step) ? 'otp' : false
       }
-      const { count } = await prisma.recoveryCode.updateMany({ where: { userId, codeHash: hashCode(userId, code), usedAt: null }, data: { usedAt: new Date(now) } })
-      return count === 1 ? 'recovery' : false
+      return await store.spendRecoveryCode(userId, hashCode(userId, code), new Date(now)) ? 'recovery' : false
     },
 
     /** Removes the factor and its recovery codes. */
     async remove (userId: string): Promise<void> {
-      await prisma.$transaction([
-        prisma.recoveryCode.deleteMany({ where: { userId } }),
-        prisma.totpFactor.deleteMany({ where: { userId } })
-      ])
+      await store.deleteFactor(userId)
     },
 
     /** Recovery codes left (for the user's own view). */
     async recoveryCodesLeft (userId: string): Promise<number> {
-      return prisma.recoveryCode.count({ where: { userId, usedAt: null } })
+      return store.countRecoveryCodesLeft(userId)
     }
   }
 }

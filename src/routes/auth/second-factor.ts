@@ -43,7 +43,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     }
   }, async function mfaStatus (request, reply) {
     const userId = request.auth!.sub
-    const [totp, left, passkeys] = await Promise.all([app.totp.enabled(userId), app.totp.recoveryCodesLeft(userId), app.prisma.passkey.count({ where: { userId } })])
+    const [totp, left, passkeys] = await Promise.all([app.totp.enabled(userId), app.totp.recoveryCodesLeft(userId), app.passkeys.count(userId)])
     reply.header('cache-control', 'no-store')
     return { totp, recovery_codes_left: left, passkeys }
   })
