@@ -56,6 +56,21 @@ export function dpopAvailable (): boolean {
   return typeof globalThis.crypto?.subtle?.generateKey === 'function'
 }
 
+/**
+ * The client's signer. DPoP is on by default where WebCrypto is: the session
+ * is bound to the key pair, kept in IndexedDB in a browser (a reload keeps
+ * the binding), in memory elsewhere, or in the key store the app gives; a
+ * stolen refresh or access token is worthless without it.
+ */
+export function dpopSigner (options: { dpop?: boolean | DpopKeyStore, storage?: unknown }, inBrowser: boolean, base: URL): DpopSigner | undefined {
+  if (options.dpop === false || !dpopAvailable()) return undefined
+  if (typeof options.dpop === 'object') return new DpopSigner(options.dpop)
+  if (inBrowser && typeof indexedDB !== 'undefined') return new DpopSigner(indexedDbKeyStore(`auth-client-dpop:${base.href}`))
+  // A refresh token kept somewhere lasting, with the key in memory, would outlive its key: off unless asked.
+  if (options.dpop === undefined && options.storage !== undefined) return undefined
+  return new DpopSigner(memoryKeyStore())
+}
+
 const encoder = new TextEncoder()
 
 function b64url (bytes: Uint8Array | ArrayBuffer): string {

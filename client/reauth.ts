@@ -5,22 +5,7 @@
 // password and code, or a passkey), sends POST /auth/reauthenticate, and
 // sends the call again, once. Concurrent calls share one question.
 import { AuthError, errorOf } from './transport.ts'
-import type { TokenState } from './tabs.ts'
-
-/** Why the service wants proof: a stale sign-in, or a second factor this session did not use. */
-export type ReauthReason = 'REAUTH_REQUIRED' | 'MFA_REQUIRED'
-
-/** What the app answers with: the password (and a TOTP or recovery code when the user has TOTP), or a passkey. */
-export type ReauthCredentials =
-  | { password: string, code?: string }
-  | { passkey: true, username?: string }
-
-/**
- * Asked when a call needs a fresh proof; `null` declines (the call then
- * rejects with the service's error). `reason.code` MFA_REQUIRED: the proof
- * must include the second factor (a code, or a passkey).
- */
-export type OnReauthRequired = (reason: { code: ReauthReason, message: string }) => Promise<ReauthCredentials | null> | ReauthCredentials | null
+import type { OnReauthRequired, ReauthCredentials, ReauthReason, TokenState } from './types.ts'
 
 export const STEP_UP_CODES: ReadonlySet<string> = new Set(['REAUTH_REQUIRED', 'MFA_REQUIRED'])
 

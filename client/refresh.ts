@@ -12,6 +12,7 @@
 // - only a refusal (401, 403 or 400 with one of the codes below) ends the
 //   session.
 import { AuthError, errorOf } from './transport.ts'
+import type { AuthClientOptions } from './types.ts'
 
 /** The answers that mean the session cannot go on. */
 export const REFUSED_CODES = new Set(['REFRESH_TOKEN_REUSED', 'INVALID_REFRESH_TOKEN', 'CSRF_INVALID', 'VALIDATION', 'DPOP_PROOF_INVALID'])
@@ -26,6 +27,18 @@ export interface RefreshPolicy {
   /** The longest Retry-After honoured before reporting the 429 (ms), and how many 429s in a row. */
   maxRateLimitWaitMs: number
   maxRateLimited: number
+}
+
+/** The client's policy from its options; resends of a lost refresh stay 2 s inside the service's grace window. */
+export function refreshPolicy (options: Pick<AuthClientOptions, 'refreshGrace' | 'refreshTimeout' | 'retryDelays'>): RefreshPolicy {
+  const graceMs = (options.refreshGrace ?? 10) * 1000
+  return {
+    attemptTimeoutMs: options.refreshTimeout ?? 3000,
+    budgetMs: Math.max(0, graceMs - 2000),
+    retryDelays: options.retryDelays ?? [250, 750, 1500],
+    maxRateLimitWaitMs: 60_000,
+    maxRateLimited: 3
+  }
 }
 
 /** The session cannot go on: the service refused the refresh. */

@@ -4,9 +4,7 @@
 // must not hang the others: after a wait, the lock is stolen. Two refreshes
 // overlapping then is safe: the service answers a refresh token shown again
 // inside its grace window with the same successor.
-import type { User } from './index.ts'
-
-export interface TokenState { accessToken: string, expiresAt: number, lifetime: number, user: User, tokenType: 'Bearer' | 'DPoP', csrf?: string }
+import type { TokenState } from './types.ts'
 
 export type TabMessage =
   | { type: 'tokens', state: TokenState }
@@ -18,17 +16,38 @@ interface LockManager {
 }
 
 const LINGER_MS = 150
+/** How long a tab waits for the others to answer its hello. */
+const ASK_MS = 150
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export class Tabs {
   private channel: BroadcastChannel
   private lockName: string
   private lockWaitMs: number
+  private waiting: ((state: TokenState) => void) | undefined
   constructor (name: string, lockWaitMs: number, onMessage: (msg: TabMessage) => void) {
     this.lockName = `${name}:refresh`
     this.lockWaitMs = lockWaitMs
     this.channel = new BroadcastChannel(name)
-    this.channel.onmessage = (event: MessageEvent) => onMessage(event.data as TabMessage)
+    this.channel.onmessage = (event: MessageEvent) => {
+      const msg = event.data as TabMessage
+      if (msg.type === 'tokens') this.waiting?.(msg.state)
+      onMessage(msg)
+    }
+  }
+
+  /** Asks the other tabs for the tokens they hold: the first answer, or null after a moment. */
+  async ask (): Promise<TokenState | null> {
+    const answer = new Promise<TokenState | null>((resolve) => {
+      this.waiting = resolve
+      setTimeout(() => resolve(null), ASK_MS)
+    })
+    this.post({ type: 'hello' })
+    try {
+      return await answer
+    } finally {
+      this.waiting = undefined
+    }
   }
 
   async exclusive<T> (fn: () => Promise<T>): Promise<T> {

@@ -12,7 +12,12 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/style.css': { path: here('./style.css'), type: 'text/css; charset=utf-8' },
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   // app.ts imports '../../client/index.ts', which the browser resolves to /client/index.ts (and its modules beside it).
-  ...Object.fromEntries(['index', 'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn', 'reauth'].map((name) => [
+  // Every module of the library, by name: a file left off this list fails the import in the browser.
+  ...Object.fromEntries([
+    'index', 'types', 'client', 'session', 'schedule', 'events', 'calls',
+    'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn', 'reauth',
+    'api/credentials', 'api/mfa', 'api/passkeys', 'api/passwords', 'api/sessions', 'api/step-up'
+  ].map((name) => [
     `/client/${name}.ts`, { path: here(`../../client/${name}.ts`), type: 'text/javascript; charset=utf-8', ts: true }
   ])),
   // A QR code for TOTP enrolment, drawn in the page (the secret never leaves it).
