@@ -2,6 +2,8 @@
 // authentication responses a browser would send (fmt "none", ES256), with
 // every part that a test may want to get wrong on purpose.
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Client } from './client.ts'
 
 // Just enough CBOR (RFC 8949) for an attestation object and a COSE key.
 function head (major: number, n: number): Buffer {
@@ -88,4 +90,13 @@ export class SoftAuthenticator {
       clientExtensionResults: {}
     }
   }
+}
+
+/** A header-mode session of the user that signed in with a passkey of `auth`. */
+export async function passkeySession (app: FastifyInstance, auth: SoftAuthenticator): Promise<Client> {
+  const c = new Client(app, 'header')
+  const options = (await c.request('POST', '/auth/passkeys/authentication/options', { body: {} })).json()
+  const res = await c.request('POST', '/auth/passkeys/authentication', { body: { response: auth.authenticate(options) } })
+  if (res.statusCode !== 200) throw new Error(`passkey sign-in: ${res.statusCode} ${res.body}`)
+  return c
 }

@@ -5,7 +5,7 @@ import * as OTPAuth from 'otpauth'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, backends } from '../helpers/app.ts'
 import { Client, GOOD_PASSWORD, parseSetCookies, signedIn } from '../helpers/client.ts'
-import { SoftAuthenticator } from '../helpers/authenticator.ts'
+import { SoftAuthenticator, passkeySession } from '../helpers/authenticator.ts'
 
 const ORIGIN = 'http://localhost:3000'
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
@@ -29,15 +29,6 @@ async function strongSession (app: FastifyInstance, name: string, code: string, 
   const { c, mfaToken } = await passwordStep(app, name, mode)
   const res = await c.request('POST', '/auth/login/mfa', { body: { mfa_token: mfaToken, code }, bearer: false })
   if (res.statusCode !== 200) throw new Error(`second step: ${res.statusCode} ${res.body}`)
-  return c
-}
-
-/** A session of the user that signed in with a passkey of `auth`. */
-async function passkeySession (app: FastifyInstance, auth: SoftAuthenticator) {
-  const c = new Client(app, 'header')
-  const options = (await c.request('POST', '/auth/passkeys/authentication/options', { body: {} })).json()
-  const res = await c.request('POST', '/auth/passkeys/authentication', { body: { response: auth.authenticate(options) } })
-  if (res.statusCode !== 200) throw new Error(`passkey sign-in: ${res.statusCode} ${res.body}`)
   return c
 }
 

@@ -6,7 +6,7 @@ import * as OTPAuth from 'otpauth'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, backends } from '../helpers/app.ts'
 import { Client, GOOD_PASSWORD, signedIn } from '../helpers/client.ts'
-import { SoftAuthenticator } from '../helpers/authenticator.ts'
+import { SoftAuthenticator, passkeySession } from '../helpers/authenticator.ts'
 
 const ORIGIN = 'http://localhost:3000'
 const NEW_PASSWORD = 'a brand new passphrase for this'
@@ -27,14 +27,6 @@ async function registerPasskey (c: Client, auth: SoftAuthenticator) {
   const res = await c.request('POST', '/auth/passkeys/registration', { body: { response: auth.register(options) } })
   if (res.statusCode !== 201) throw new Error(`register a passkey: ${res.statusCode} ${res.body}`)
   return res.json().id as string
-}
-
-async function passkeySession (app: FastifyInstance, auth: SoftAuthenticator) {
-  const c = new Client(app, 'header')
-  const options = (await c.request('POST', '/auth/passkeys/authentication/options', { body: {} })).json()
-  const res = await c.request('POST', '/auth/passkeys/authentication', { body: { response: auth.authenticate(options) } })
-  if (res.statusCode !== 200) throw new Error(`passkey sign-in: ${res.statusCode} ${res.body}`)
-  return c
 }
 
 /** The session signed in `seconds` ago, as the database says; a refresh carries it into the access token. */
