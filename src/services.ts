@@ -8,6 +8,7 @@ import type { Database } from './db/database.ts'
 import type { RevocationList } from './services/revocation-list.ts'
 import { createPasswordHasher } from './passwords/hasher.ts'
 import { createAccounts } from './accounts/accounts.ts'
+import { createAccountStore } from './accounts/store.ts'
 import { createSessions } from './sessions/sessions.ts'
 import { createSessionStore } from './sessions/store.ts'
 import { createRotation } from './sessions/rotation.ts'
@@ -15,6 +16,7 @@ import { createCsrf } from './sessions/csrf.ts'
 import { createUserRevocation } from './revocation/user-revocation.ts'
 import { createUserAdmin } from './accounts/admin.ts'
 import { createPasswordLife } from './passwords/change-and-reset.ts'
+import { createPasswordStore } from './passwords/store.ts'
 import { createTotp } from './mfa/totp.ts'
 import { createMfaTokens } from './mfa/mfa-tokens.ts'
 import { createPasskeys } from './mfa/passkeys.ts'
@@ -40,7 +42,8 @@ export function createServices (deps: ServiceDeps) {
   const { config, revocations } = deps
   const { prisma, query } = deps.db
   const passwords = createPasswordHasher({ cost: config.bcryptCost, workers: deps.hashWorkers ?? config.hashWorkers })
-  const accounts = createAccounts({ prisma, query, hasher: passwords })
+  const accountStore = createAccountStore({ prisma, query })
+  const accounts = createAccounts({ store: accountStore, hasher: passwords })
   // Imported once, not on every HMAC; its own secret, so no key rotation ever breaks a session.
   const hmacKey = createSecretKey(deps.sessionSecret)
   const sessionStore = createSessionStore({ prisma, query })
@@ -53,10 +56,21 @@ export function createServices (deps: ServiceDeps) {
   })
   const rotation = createRotation({ store: sessionStore, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
   const userRevocation = createUserRevocation({ prisma, revocations })
-  const passwordLife = createPasswordLife({ prisma, accounts, hasher: passwords, revocations, userRevocation, resetTtl: config.passwordResetTtl })
   const mfaStore = createMfaStore({ prisma })
   const mfaTokens = createMfaTokens({ store: mfaStore })
   const passkeys = createPasskeys({ store: mfaStore, ...config.webauthn, hmacKey: deps.sessionSecret })
+  // After the mfa store: a password change asks for step-up and ends second steps in flight.
+  const passwordLife = createPasswordLife({
+    store: createPasswordStore({ prisma }),
+    sessions: sessionStore,
+    users: accountStore,
+    mfa: mfaStore,
+    accounts,
+    hasher: passwords,
+    revocations,
+    userRevocation,
+    resetTtl: config.passwordResetTtl
+  })
   const services = {
     passwords,
     accounts,
@@ -64,7 +78,7 @@ export function createServices (deps: ServiceDeps) {
     rotation,
     csrf: createCsrf(hmacKey),
     userRevocation,
-    userAdmin: createUserAdmin({ prisma, userRevocation }),
+    userAdmin: createUserAdmin({ store: accountStore, mfa: mfaStore, userRevocation }),
     passwordLife,
     totp: createTotp({ store: mfaStore, key: deps.factorKey, issuer: config.webauthn.rpName }),
     mfaTokens,

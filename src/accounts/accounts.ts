@@ -1,9 +1,8 @@
 // Registration, credential checks and the admin bootstrap. No Fastify here.
 import { randomUUID } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { Database, Statement } from '../db/database.ts'
 import { InvalidCredentialsError, PasswordTooCommonError, UsernameTakenError, ValidationError } from '../errors.ts'
-import { ROLES_OF_U, isUniqueViolation, userWithRoles } from '../db/sql.ts'
+import { isUniqueViolation } from '../db/errors.ts'
+import type { AccountStore } from './store.ts'
 import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../passwords/hasher.ts'
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
@@ -28,32 +27,18 @@ export function checkPassword (password: string): void {
   if (isCommonPassword(password)) throw new PasswordTooCommonError()
 }
 
-// The login's lookup: the user and its roles in one statement, straight to
-// the driver. Through Prisma it was two queries and most of a login's
-// main-thread time on PGlite (bench/profile.ts login).
-const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", u."passwordVersion", ${ROLES_OF_U} AS roles,
-  EXISTS (SELECT 1 FROM "TotpFactor" f WHERE f."userId" = u.id AND f."confirmedAt" IS NOT NULL) AS totp`
-const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v3', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
-const FIND_BY_ID: Statement = { name: 'login_reread_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
-// Only a hash that is still the one checked is replaced: never a password changed meanwhile.
-const REHASH: Statement = { name: 'login_rehash_v1', text: 'UPDATE "User" SET "passwordHash" = $3 WHERE id = $1::uuid AND "passwordHash" = $2 RETURNING id' }
-const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: 'SELECT max(substring("passwordHash" from \'^\\$2[abxy]?\\$(\\d\\d)\\$\')::int) AS cost FROM "User"' }
-
-export function createAccounts (deps: { prisma: PrismaClient, query: Database['query'], hasher: PasswordHasher }) {
-  const { prisma, query, hasher } = deps
+export function createAccounts (deps: { store: AccountStore, hasher: PasswordHasher }) {
+  const { store, hasher } = deps
 
   async function register (username: string, password: string, roles: string[] = ['user']): Promise<AccountUser> {
     if (!usernameRe.test(username)) throw new ValidationError('username must be 3 to 64 letters, digits, ".", "_" or "-"')
     checkPassword(password)
     const key = username.toLowerCase()
     // Cheap early answer; the unique index is what actually decides.
-    if (await prisma.user.findUnique({ where: { usernameKey: key }, select: { id: true } }) !== null) throw new UsernameTakenError()
+    if (await store.usernameTaken(key)) throw new UsernameTakenError()
     const passwordHash = await hasher.hash(password)
     try {
-      const user = await prisma.user.create({
-        data: { id: randomUUID(), username, usernameKey: key, passwordHash, roles: { create: roles.map((roleName) => ({ roleName })) } },
-        include: userWithRoles
-      })
+      const user = await store.insertUser({ id: randomUUID(), username, usernameKey: key, passwordHash, roles })
       return toAccountUser(user)
     } catch (err) {
       if (isUniqueViolation(err)) throw new UsernameTakenError()
@@ -68,7 +53,7 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
    */
   async function authenticate (username: string, password: string): Promise<CheckedUser> {
     const user = usernameRe.test(username)
-      ? (await query<CheckedUser>(FIND_FOR_LOGIN, [username.toLowerCase()]))[0]
+      ? await store.findForLogin(username.toLowerCase())
       : undefined
     if (user === undefined) {
       await hasher.verifyNothing(password)
@@ -81,13 +66,13 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
 
   /** The user as stored now, if a login checked against `checked` still stands (same password, enabled). */
   async function reread (checked: { id: string, passwordVersion: number }): Promise<CheckedUser | undefined> {
-    const now = (await query<CheckedUser>(FIND_BY_ID, [checked.id]))[0]
+    const now = await store.findForLoginById(checked.id)
     return now !== undefined && !now.disabled && now.passwordVersion === checked.passwordVersion ? now : undefined
   }
 
   /** The user by id, with what a login reads (the second step of a login, a passkey login, a password change). */
   async function byId (id: string): Promise<CheckedUser | undefined> {
-    return (await query<CheckedUser>(FIND_BY_ID, [id]))[0]
+    return await store.findForLoginById(id)
   }
 
   /**
@@ -98,12 +83,12 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
   async function rehashIfNeeded (user: CheckedUser, password: string): Promise<boolean> {
     if (!hasher.needsRehash(user.passwordHash)) return false
     const fresh = await hasher.hash(password)
-    return (await query(REHASH, [user.id, user.passwordHash, fresh])).length === 1
+    return await store.replaceHash(user.id, user.passwordHash, fresh)
   }
 
   /** Comparisons cost at least what the dearest stored hash costs (no timing oracle after BCRYPT_COST changes). */
   async function raiseCostToStored (): Promise<number> {
-    const cost = (await query<{ cost: number | null }>(MAX_COST, []))[0]?.cost
+    const cost = await store.maxStoredCost()
     if (typeof cost === 'number') hasher.raiseCost(cost)
     return hasher.targetCost()
   }
@@ -117,18 +102,16 @@ export function createAccounts (deps: { prisma: PrismaClient, query: Database['q
   async function ensureAdmin (username: string, password: string): Promise<'created' | 'exists'> {
     const key = username.toLowerCase()
     const existingAdmin = async (): Promise<'exists'> => {
-      const user = await prisma.user.findUnique({ where: { usernameKey: key }, include: userWithRoles })
+      const user = await store.findByUsername(key)
       if (user !== null && user.roles.some((r) => r.roleName === 'admin')) return 'exists'
       throw new BootstrapAdminError(`ADMIN_USERNAME=${username}: an account of that name exists and is not an admin; it is never promoted at start-up. Choose another name, or grant the role on purpose (npm run admin -- grant ${username} admin)`)
     }
-    if (await prisma.user.findUnique({ where: { usernameKey: key }, select: { id: true } }) !== null) return existingAdmin()
+    if (await store.usernameTaken(key)) return existingAdmin()
     // The operator's choice of password is not checked against the common list: only its length.
     const n = passwordLength(password)
     if (n < PASSWORD_MIN || n > PASSWORD_MAX) throw new BootstrapAdminError(`ADMIN_PASSWORD must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
     try {
-      await prisma.user.create({
-        data: { id: randomUUID(), username, usernameKey: key, passwordHash: await hasher.hash(password), roles: { create: [{ roleName: 'user' }, { roleName: 'admin' }] } }
-      })
+      await store.insertUserOnly({ id: randomUUID(), username, usernameKey: key, passwordHash: await hasher.hash(password), roles: ['user', 'admin'] })
       return 'created'
     } catch (err) {
       if (!isUniqueViolation(err)) throw err

@@ -1,42 +1,42 @@
 // Administration of users, shared by the admin routes and the operator's CLI.
-import type { PrismaClient } from '../generated/prisma/client.ts'
 import { LastAdminError, NotFoundError, ValidationError } from '../errors.ts'
-import { userWithRoles } from '../db/sql.ts'
 import { toAccountUser, type AccountUser } from './accounts.ts'
+import type { AccountStore } from './store.ts'
+import type { MfaStore } from '../mfa/store.ts'
 import type { RevokeAllOptions, UserRevocation } from '../revocation/user-revocation.ts'
 import { isId } from '../db/ids.ts'
-import { LOCKS, lockForTransaction } from '../db/locks.ts'
 
 type Tx = Parameters<NonNullable<RevokeAllOptions['change']>>[0]
-// Serialises the last-admin check with the change it allows, across
-// instances: two concurrent demotions cannot each count the other as the
-// remaining admin. Any constant; the same for every instance.
 
 export const ROLES = ['admin', 'user'] as const
 export const PAGE_MAX = 100
 
-export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: UserRevocation }) {
-  const { prisma, userRevocation } = deps
+export function createUserAdmin (deps: {
+  store: AccountStore
+  /** The operator's MFA reset ends the user's second factors in its own transaction. */
+  mfa: Pick<MfaStore, 'deleteFactorIn' | 'deleteMfaTokensOf'>
+  userRevocation: UserRevocation
+}) {
+  const { store, mfa, userRevocation } = deps
 
   async function get (id: string): Promise<AccountUser> {
-    const user = isId(id) ? await prisma.user.findUnique({ where: { id }, include: userWithRoles }) : null
+    const user = isId(id) ? await store.findById(id) : null
     if (user === null) throw new NotFoundError('No such user')
     return toAccountUser(user)
   }
 
   async function byUsername (username: string): Promise<AccountUser> {
-    const user = await prisma.user.findUnique({ where: { usernameKey: username.toLowerCase() }, include: userWithRoles })
+    const user = await store.findByUsername(username.toLowerCase())
     if (user === null) throw new NotFoundError(`No user named ${username}`)
     return toAccountUser(user)
   }
 
   /** Inside the change's transaction: the user may lose the admin role (or be disabled) only if another enabled admin remains. */
   async function assertNotLastAdmin (tx: Tx, id: string): Promise<void> {
-    await lockForTransaction(tx, LOCKS.adminSet)
-    const user = await tx.user.findUnique({ where: { id }, include: userWithRoles })
+    await store.lockAdminSet(tx)
+    const user = await store.findByIdIn(tx, id)
     if (user === null || user.disabled || !user.roles.some((r) => r.roleName === 'admin')) return
-    const others = await tx.user.count({ where: { id: { not: id }, disabled: false, roles: { some: { roleName: 'admin' } } } })
-    if (others === 0) throw new LastAdminError()
+    if (await store.countOtherEnabledAdmins(tx, id) === 0) throw new LastAdminError()
   }
 
   /** The change and the end of the user's current tokens, committed together. */
@@ -55,12 +55,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
         after = Buffer.from(cursor, 'base64url').toString()
         if (!isId(after)) throw new ValidationError('cursor is not one this service gave out')
       }
-      const rows = await prisma.user.findMany({
-        where: after !== undefined ? { id: { gt: after } } : {},
-        orderBy: { id: 'asc' },
-        take: take + 1,
-        include: userWithRoles
-      })
+      const rows = await store.listAfter(after, take + 1)
       const page = rows.slice(0, take)
       return {
         users: page.map((u) => ({ id: u.id, username: u.username, roles: u.roles.map((r) => r.roleName), disabled: u.disabled, createdAt: u.createdAt.toISOString() })),
@@ -77,8 +72,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
         reason: 'role-change',
         async change (tx) {
           if (!next.includes('admin')) await assertNotLastAdmin(tx, id)
-          await tx.userRole.deleteMany({ where: { userId: id } })
-          await tx.userRole.createMany({ data: next.map((roleName) => ({ userId: id, roleName })) })
+          await store.replaceRolesIn(tx, id, next)
         }
       })
       return get(id)
@@ -86,7 +80,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
     /** Disabling ends every session and access token with it; enabling changes nothing else. */
     async setDisabled (id: string, disabled: boolean): Promise<AccountUser> {
       if (!disabled) {
-        if (!isId(id) || (await prisma.user.updateMany({ where: { id }, data: { disabled: false } })).count === 0) throw new NotFoundError('No such user')
+        if (!isId(id) || !await store.enable(id)) throw new NotFoundError('No such user')
         return get(id)
       }
       await revokeWith(id, {
@@ -94,7 +88,7 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
         reason: 'disabled',
         async change (tx) {
           await assertNotLastAdmin(tx, id)
-          await tx.user.update({ where: { id }, data: { disabled: true } })
+          await store.disableIn(tx, id)
         }
       })
       return get(id)
@@ -113,9 +107,8 @@ export function createUserAdmin (deps: { prisma: PrismaClient, userRevocation: U
         endSessions: true,
         reason: 'mfa-reset',
         async change (tx) {
-          await tx.recoveryCode.deleteMany({ where: { userId: id } })
-          await tx.totpFactor.deleteMany({ where: { userId: id } })
-          await tx.mfaToken.deleteMany({ where: { userId: id } })
+          await mfa.deleteFactorIn(tx, id)
+          await mfa.deleteMfaTokensOf(id, tx)
         }
       })
     }

@@ -2,8 +2,7 @@
 // every route that makes one. A user with a second factor must have used one
 // in this session, and the session must have signed in (or reauthenticated)
 // within REAUTH_MAX_AGE seconds. The rule is pure; the factor lookup beside it.
-import type { PrismaClient } from '../generated/prisma/client.ts'
-import { createMfaStore, type MfaStore } from './store.ts'
+import type { MfaStore } from './store.ts'
 import { MfaRequiredError, ReauthRequiredError } from '../errors.ts'
 
 /** amr values (RFC 8176) that prove a second factor, or a passkey (one on its own), in this session. */
@@ -36,19 +35,11 @@ export function assertStepUp (claims: StepUpClaims, hasSecondFactor: boolean, op
 
 export type SecondFactorCounts = Pick<MfaStore, 'countConfirmedFactors' | 'countPasskeys'>
 
-/**
- * Whether the user has a second factor: a confirmed TOTP or at least one
- * passkey. Given a PrismaClient (the password change, until it takes the
- * store), it reads through a store of its own: the same two queries.
- */
-export async function hasSecondFactor (source: SecondFactorCounts | PrismaClient, userId: string): Promise<boolean> {
-  const store = isStore(source) ? source : createMfaStore({ prisma: source })
+/** Whether the user has a second factor: a confirmed TOTP or at least one passkey. */
+export async function hasSecondFactor (store: SecondFactorCounts, userId: string): Promise<boolean> {
   const [totp, passkeys] = await Promise.all([store.countConfirmedFactors(userId), store.countPasskeys(userId)])
   return totp > 0 || passkeys > 0
 }
-
-const isStore = (source: SecondFactorCounts | PrismaClient): source is SecondFactorCounts =>
-  typeof (source as Partial<SecondFactorCounts>).countPasskeys === 'function'
 
 export function createStepUp (deps: { store: SecondFactorCounts, maxAge: number }) {
   return {

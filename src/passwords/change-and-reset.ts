@@ -2,24 +2,33 @@
 // session ends at once, the calling one stays), an operator issues a
 // one-time reset token (every session ends), and the token sets a new one.
 import { randomBytes } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.ts'
 import { InvalidCredentialsError, InvalidResetTokenError, NotFoundError, PasswordUnchangedError } from '../errors.ts'
 import { checkPassword, type Accounts } from '../accounts/accounts.ts'
 import { normalizePassword, type PasswordHasher } from './hasher.ts'
 import { revocationUntil, type RevocationList } from '../services/revocation-list.ts'
 import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
 import type { UserRevocation } from '../revocation/user-revocation.ts'
-import { assertStepUp, hasSecondFactor } from '../mfa/step-up.ts'
+import type { AccountStore } from '../accounts/store.ts'
+import type { MfaStore } from '../mfa/store.ts'
+import { assertStepUp, hasSecondFactor, type SecondFactorCounts } from '../mfa/step-up.ts'
+import type { PasswordStore } from './store.ts'
+import type { SessionStore } from '../sessions/store.ts'
 
 export function createPasswordLife (deps: {
-  prisma: PrismaClient
+  store: PasswordStore
+  /** A new password ends the user's other sessions, in the same transaction. */
+  sessions: Pick<SessionStore, 'endOthersIn'>
+  /** The password is a column of User: written through the accounts store. */
+  users: Pick<AccountStore, 'setPasswordIfVersion' | 'setPassword'>
+  /** Step-up reads the user's second factors; a new password ends the login's second steps in flight. */
+  mfa: SecondFactorCounts & Pick<MfaStore, 'deleteMfaTokensOf'>
   accounts: Accounts
   hasher: PasswordHasher
   revocations: RevocationList
   userRevocation: UserRevocation
   resetTtl: number
 }) {
-  const { prisma, accounts, hasher } = deps
+  const { store, users, mfa, accounts, hasher } = deps
 
   return {
     /**
@@ -34,24 +43,19 @@ export function createPasswordLife (deps: {
       checkPassword(next)
       const user = await accounts.byId(userId)
       if (user === undefined || user.disabled) throw new InvalidCredentialsError()
-      assertStepUp({ amr }, user.totp || await hasSecondFactor(prisma, userId), { now: Date.now() })
+      assertStepUp({ amr }, user.totp || await hasSecondFactor(mfa, userId), { now: Date.now() })
       if (!await hasher.verify(current, user.passwordHash)) throw new InvalidCredentialsError()
       if (normalizePassword(next) === normalizePassword(current)) throw new PasswordUnchangedError()
       const passwordHash = await hasher.hash(next)
       // The user's row is locked first (as every user-wide change does), so a
       // login that checked the old password either opened its session before
       // (and it is ended here) or finds the password version moved and opens none.
-      const ended = await prisma.$transaction(async (tx) => {
-        const rows = await tx.$queryRaw<Array<{ id: string }>>`
-          UPDATE "User" SET "passwordHash" = ${passwordHash}, "passwordVersion" = "passwordVersion" + 1
-           WHERE id = ${userId}::uuid AND "passwordVersion" = ${user.passwordVersion} RETURNING id`
-        if (rows.length === 0) return undefined
-        const sessions = await tx.$queryRaw<Array<{ id: string }>>`
-          UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = 'password-changed'
-           WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id <> ${sessionId}::uuid RETURNING id`
-        await tx.mfaToken.deleteMany({ where: { userId } })
-        await tx.passwordReset.deleteMany({ where: { userId } })
-        return sessions.map((s) => s.id)
+      const ended = await store.transaction(async (tx) => {
+        if (!await users.setPasswordIfVersion(tx, userId, user.passwordVersion, passwordHash)) return undefined
+        const sessions = await deps.sessions.endOthersIn(tx, userId, sessionId)
+        await mfa.deleteMfaTokensOf(userId, tx)
+        await store.deleteResetsOf(tx, userId)
+        return sessions
       })
       // Another change of this password won the race: this one changed nothing.
       if (ended === undefined) throw new InvalidCredentialsError()
@@ -67,9 +71,9 @@ export function createPasswordLife (deps: {
         endSessions: true,
         reason: 'password-reset',
         change: async (tx) => {
-          await tx.passwordReset.deleteMany({ where: { userId } })
-          await tx.mfaToken.deleteMany({ where: { userId } })
-          await tx.passwordReset.create({ data: { tokenHash: hashToken(raw), userId, expiresAt: new Date(Date.now() + deps.resetTtl * 1000) } })
+          await store.deleteResetsOf(tx, userId)
+          await mfa.deleteMfaTokensOf(userId, tx)
+          await store.insertReset(tx, { tokenHash: hashToken(raw), userId, expiresAt: new Date(Date.now() + deps.resetTtl * 1000) })
         }
       })
       if (!found) throw new NotFoundError('No such user')
@@ -82,17 +86,17 @@ export function createPasswordLife (deps: {
       if (!TOKEN_SHAPE.test(raw)) throw new InvalidResetTokenError()
       const tokenHash = hashToken(raw)
       // A cheap look first: no bcrypt work for a token that cannot be used.
-      const row = await prisma.passwordReset.findUnique({ where: { tokenHash } })
+      const row = await store.findReset(tokenHash)
       if (row === null || row.usedAt !== null || row.expiresAt.getTime() <= Date.now()) throw new InvalidResetTokenError()
       const passwordHash = await hasher.hash(next)
       const done = await deps.userRevocation.revokeAll(row.userId, {
         endSessions: true,
         reason: 'password-reset',
         // Spent in the same transaction that sets the password: once, and never half.
-        before: async (tx) => (await tx.passwordReset.updateMany({ where: { tokenHash, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date() } })).count === 1,
+        before: (tx) => store.spendReset(tx, tokenHash),
         change: async (tx) => {
-          await tx.$executeRaw`UPDATE "User" SET "passwordHash" = ${passwordHash}, "passwordVersion" = "passwordVersion" + 1 WHERE id = ${row.userId}::uuid`
-          await tx.mfaToken.deleteMany({ where: { userId: row.userId } })
+          await users.setPassword(tx, row.userId, passwordHash)
+          await mfa.deleteMfaTokensOf(row.userId, tx)
         }
       })
       if (!done) throw new InvalidResetTokenError()
@@ -100,7 +104,7 @@ export function createPasswordLife (deps: {
     },
 
     async prune (now = Date.now()): Promise<number> {
-      return (await prisma.passwordReset.deleteMany({ where: { expiresAt: { lt: new Date(now) } } })).count
+      return await store.pruneResets(new Date(now))
     }
   }
 }

@@ -1,9 +1,10 @@
 // Every query of the Session and RefreshToken tables: the prepared
 // statements of the hot path (open, refresh) beside the Prisma calls of the
 // rest. Rows come back plain; the rules are in sessions.ts and rotation.ts.
-import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
 import type { Database, Statement } from '../db/database.ts'
-import { ROLES_OF_U, isUniqueViolation } from '../db/sql.ts'
+import { isUniqueViolation } from '../db/errors.ts'
+import { ROLES_OF_U } from '../accounts/store.ts'
 
 // Login: the session and its first token in one statement, written only if
 // the user is still enabled, at the token version the login read, and with
@@ -154,6 +155,17 @@ export function createSessionStore (deps: { prisma: PrismaClient, query: Databas
     async restamp (sessionId: string, userId: string, amr: string[], authTime: Date, now: number): Promise<boolean> {
       const { count } = await prisma.session.updateMany({ where: { id: sessionId, userId, ...live(now) }, data: { amr, authTime } })
       return count === 1
+    },
+
+    /**
+     * Ends every open session of the user but `keepSessionId`, inside the
+     * caller's transaction (a password change); their ids.
+     */
+    async endOthersIn (tx: Prisma.TransactionClient, userId: string, keepSessionId: string): Promise<string[]> {
+      const sessions = await tx.$queryRaw<Array<{ id: string }>>`
+        UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = 'password-changed'
+         WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id <> ${keepSessionId}::uuid RETURNING id`
+      return sessions.map((s) => s.id)
     },
 
     /** Sessions ended or expired before `horizon`, and tokens expired before `now`. */

@@ -2,7 +2,7 @@
 // raw statement (the refresh rotation is raw SQL), on both databases.
 import t from 'tap'
 import { openPGlite, openPostgres } from '../../src/db/database.ts'
-import { isUniqueViolation } from '../../src/db/sql.ts'
+import { isUniqueViolation } from '../../src/db/errors.ts'
 import { postgresForSuite } from '../helpers/servers.ts'
 
 for (const backend of ['pglite', 'postgresql'] as const) {
