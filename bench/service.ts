@@ -1,12 +1,13 @@
-// The service as the benchmark scripts start it: production mode, one JWT
-// secret per script run, rate limits off, logs at warn; ready when
-// /health/ready says so.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+// The service as the benchmark scripts start it: npm start's command (built
+// once), production mode, one JWT secret per script run, rate limits off,
+// logs at warn; ready when /health/ready says so. The process itself is
+// test/helpers/service-process.ts's, as the tests'.
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { freePort, waitFor } from '../test/helpers/servers.ts'
+import { startProcess, type ServiceChild } from '../test/helpers/service-process.ts'
 
-export interface Service { base: string, proc: ChildProcess, stop: () => Promise<void> }
+export type Service = ServiceChild
 
 const SECRET = randomBytes(32).toString('base64url')
 
@@ -35,6 +36,7 @@ export function buildOnce (): void {
   built = true
 }
 
+/** The service (or `script`) as npm start runs it, on a free port, ready. */
 export async function startService (env: Record<string, string>, opts: {
   nodeFlags?: string[]
   pinToCpu0?: boolean
@@ -47,29 +49,16 @@ export async function startService (env: Record<string, string>, opts: {
   stderr?: number
 } = {}): Promise<Service> {
   buildOnce()
-  const port = await freePort()
   const production = productionCommand()
-  const args = [...production.nodeFlags, ...(opts.nodeFlags ?? []), opts.script ?? production.script]
-  const wrapper = [...(opts.pinToCpu0 === true ? ['taskset', '-c', '0'] : []), ...(opts.wrapper ?? [])]
-  const [cmd, argv] = wrapper.length > 0 ? [wrapper[0], [...wrapper.slice(1), process.execPath, ...args]] : [process.execPath, args]
-  const proc = spawn(cmd, argv, {
-    env: { ...process.env, ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'ignore', opts.stderr ?? 'inherit']
+  return startProcess({
+    env: { ...production.env, NODE_ENV: 'production', JWT_SECRET: SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
+    script: opts.script ?? production.script,
+    nodeFlags: [...production.nodeFlags, ...(opts.nodeFlags ?? [])],
+    wrapper: [...(opts.pinToCpu0 === true ? ['taskset', '-c', '0'] : []), ...(opts.wrapper ?? [])],
+    output: opts.stderr ?? 'inherit',
+    readyPath: opts.readyPath,
+    readyTimeoutMs: opts.readyTimeoutMs
   })
-  const base = `http://127.0.0.1:${port}`
-  // A process that dies while starting is said at once, not after the timeout.
-  const exited = new Promise<never>((resolve, reject) => proc.once('exit', (code) => reject(new Error(`${opts.script ?? production.script} exited (${code}) before it was ready`))))
-  exited.catch(() => {}) // once ready, its exit is stop() below
-  await Promise.race([exited, waitFor(async () => { const r = await fetch(`${base}${opts.readyPath ?? '/health/ready'}`); if (r.status !== 200) throw new Error(String(r.status)) }, opts.readyTimeoutMs ?? 60_000, 'service')])
-  return {
-    base,
-    proc,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) { resolve(); return }
-      proc.once('exit', () => resolve())
-      proc.kill('SIGTERM')
-    })
-  }
 }
 
 /** Peak resident memory of a process so far (VmHWM), in MB. */

@@ -1,5 +1,7 @@
 // The real service (PGlite, in-process store) on a port, for the client
-// library's tests: fetch counted per path, and tampered with on demand.
+// library's tests: fetch counted per path, and tampered with on demand. Built
+// in this process, not started as a child (service-process.ts): the tests
+// reach into its database through `app` (app.prisma) to age a session.
 import { createAuthClient, type AuthClientOptions } from '../../client/index.ts'
 import { buildApp } from './app.ts'
 

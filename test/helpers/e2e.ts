@@ -5,7 +5,7 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
-import { spawnService, waitFor } from './servers.ts'
+import { spawnService } from './servers.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -13,16 +13,10 @@ export interface ServiceProcess { base: string, port: number, output: () => stri
 
 /** `node src/server.ts` on embedded defaults (production cookie defaults: Secure, SameSite=Strict), stopped on teardown. */
 export async function startService (t: Teardown, env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const { proc, base, port, output } = await spawnService({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-e2e-')), RATE_LIMIT: 'off', ...env })
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (proc.exitCode !== null) return resolve()
-    proc.once('exit', () => resolve())
-    proc.kill('SIGTERM')
-  }))
-  await waitFor(async () => {
-    const res = await fetch(`${base}/health/ready`)
-    if (res.status !== 200) throw new Error(String(res.status))
-  }, 60_000, 'auth service')
+  const service = await spawnService({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-e2e-')), RATE_LIMIT: 'off', ...env })
+  t.teardown(() => service.stop())
+  await service.ready()
+  const { base, port, output } = service
   const securityEvents = (event: string) => output().split('\n').filter((line) => line.includes(`"event":"${event}"`)).length
   return { base, port, output, securityEvents }
 }

@@ -4,12 +4,14 @@
 // stopped afterwards. Under CI=true a missing server fails the suite.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, chmodSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { Redis } from 'ioredis'
+import { freePort, spawnProcess, waitFor, type ServiceChild } from './service-process.ts'
+
+export { freePort, waitFor }
 
 // Inside a tap run, servers started here stop with the test process; the
 // benchmark uses the same helpers without tap and stops them itself.
@@ -17,39 +19,9 @@ const t = process.env.TAP === '1' ? (await import('tap')).default : undefined
 
 const PG_BIN = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'postgres')))
 
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-export async function waitFor (check: () => Promise<unknown>, ms = 15_000, what = 'server'): Promise<void> {
-  const end = Date.now() + ms
-  let last: unknown
-  while (Date.now() < end) {
-    try { await check(); return } catch (err) { last = err }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`${what} did not come up in ${ms} ms: ${String(last)}`)
-}
-
 /** `node src/server.ts` on a free port (embedded defaults unless env says otherwise), its output collected. Not waited for. */
-export async function spawnService (env: Record<string, string>): Promise<{ proc: ChildProcess, base: string, port: number, output: () => string }> {
-  const port = await freePort()
-  const proc = spawn(process.execPath, ['src/server.ts'], {
-    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: String(port), BCRYPT_COST: '4', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  proc.stdout!.on('data', (d) => { output += d })
-  proc.stderr!.on('data', (d) => { output += d })
-  return { proc, base: `http://127.0.0.1:${port}`, port, output: () => output }
+export function spawnService (env: Record<string, string>, opts: { wrapper?: string[] } = {}): Promise<ServiceChild> {
+  return spawnProcess({ env: { DATABASE_URL: '', REDIS_URL: '', BCRYPT_COST: '4', LOG_LEVEL: 'info', ...env }, wrapper: opts.wrapper })
 }
 
 /** Polls `check` until it is true or `ms` pass; says which. */
