@@ -1,5 +1,4 @@
 // The service as a Fastify plugin: tests build it with inject, server.ts listens.
-import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
@@ -7,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/database.ts'
-import { bearerErrors, dpopErrors } from './errors.ts'
+import { bearerErrors, dpopErrors, errorBody, refusalOf, InternalError, ServiceUnavailableError } from './errors.ts'
 import dbPlugin from './plugins/db.ts'
 import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
@@ -32,47 +31,36 @@ export interface AppOptions {
   redisPrefix?: string
 }
 
-// Fastify's own 4xx errors get the API's stable codes.
-const fastifyCodes: Record<number, string> = {
-  400: 'VALIDATION',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  406: 'NOT_ACCEPTABLE',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'TOO_MANY_REQUESTS'
-}
-
 function send (reply: FastifyReply, status: number, code: string, message: string): void {
   const challenge = bearerErrors[code] ?? dpopErrors[code]
   if (challenge !== undefined) reply.header('www-authenticate', challenge)
-  reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message })
+  reply.code(status).send(errorBody({ statusCode: status, code, message }))
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   const { config, db } = opts
 
   fastify.setErrorHandler(async function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    if (err.validation !== undefined) return send(reply, 400, 'VALIDATION', err.message)
-    const status = err.statusCode ?? 500
+    const status = err.validation !== undefined ? 400 : err.statusCode ?? 500
     if (status < 500) {
-      const code = typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : (fastifyCodes[status] ?? 'BAD_REQUEST')
-      if (status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '60')
-      return send(reply, status, code, err.message)
+      const refusal = refusalOf(err)
+      if (refusal.statusCode === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '60')
+      return send(reply, refusal.statusCode, refusal.code, refusal.message)
     }
-    if (err.code === 'SERVICE_UNAVAILABLE') return send(reply, 503, 'SERVICE_UNAVAILABLE', err.message)
+    if (err.code === 'SERVICE_UNAVAILABLE') return send(reply, 503, 'SERVICE_UNAVAILABLE', new ServiceUnavailableError().message)
     // A database error while the database is unreachable is an outage, not a bug.
     const dbDown = await db.ping().then(() => false, () => true)
     if (dbDown) {
       fastify.log.warn({ reqId: request.id, err: { message: err.message, code: err.code } }, 'database unavailable')
-      return send(reply, 503, 'SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly')
+      return send(reply, 503, 'SERVICE_UNAVAILABLE', new ServiceUnavailableError().message)
     }
     fastify.log.error({ reqId: request.id, err }, 'request failed')
-    return send(reply, 500, 'INTERNAL', `Internal error; reference ${request.id}`)
+    return send(reply, 500, 'INTERNAL', new InternalError(request.id).message)
   })
   fastify.setNotFoundHandler(function notFound (request, reply) {
     fastify.metrics.unmatched(request, reply)
-    send(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`)
+    // The path is not echoed back: an answer carries nothing a caller sent.
+    send(reply, 404, 'NOT_FOUND', 'No route matches this method and path')
   })
 
   // JSON in, JSON out: anything else is 415, not a string that reaches a handler.

@@ -1,23 +1,88 @@
 // Every error the API answers with, by its stable code (docs/api.md).
-import createError from '@fastify/error'
+import { STATUS_CODES } from 'node:http'
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
-export const ValidationError = createError('VALIDATION', '%s', 400)
-export const PasswordTooCommonError = createError('PASSWORD_TOO_COMMON', 'This password is too common; choose another', 400)
-export const UsernameTakenError = createError('USERNAME_TAKEN', 'That username is taken', 409)
-export const InvalidCredentialsError = createError('INVALID_CREDENTIALS', 'Invalid username or password', 401)
-export const InvalidRefreshTokenError = createError('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired', 401)
-export const RefreshTokenReusedError = createError('REFRESH_TOKEN_REUSED', 'The refresh token was already used; the session has been ended', 401)
-export const CsrfInvalidError = createError('CSRF_INVALID', 'Missing or invalid CSRF token', 403)
-export const TokenMissingError = createError('TOKEN_MISSING', 'An access token is required', 401)
-export const TokenInvalidError = createError('TOKEN_INVALID', 'The access token is invalid', 401)
-export const TokenExpiredError = createError('TOKEN_EXPIRED', 'The access token has expired', 401)
-export const TokenRevokedError = createError('TOKEN_REVOKED', 'The access token has been revoked', 401)
-export const ForbiddenError = createError('FORBIDDEN', 'You do not have access to this resource', 403)
-export const NotFoundError = createError('NOT_FOUND', '%s', 404)
-export const LastAdminError = createError('LAST_ADMIN', 'The last admin cannot lose the admin role or be disabled', 409)
-export const TooManyRequestsError = createError('TOO_MANY_REQUESTS', 'Too many requests; retry later', 429)
-export const KeysNotManagedError = createError('KEYS_NOT_MANAGED', 'Signing keys are static (JWT_PRIVATE_KEY or JWT_SECRET): rotate them by changing the configuration', 409)
-export const ServiceUnavailableError = createError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly', 503)
+const codes = new Set<string>()
+/** createError that records the code: `errorCodes` is the whole registry, and the error handler answers with nothing else. */
+function define (code: string, message: string, status: number): FastifyErrorConstructor {
+  codes.add(code)
+  return createError(code, message, status)
+}
+/** Every code the API can answer with. */
+export const errorCodes: ReadonlySet<string> = codes
+
+export const ValidationError = define('VALIDATION', '%s', 400)
+export const PasswordTooCommonError = define('PASSWORD_TOO_COMMON', 'This password is too common; choose another', 400)
+export const UsernameTakenError = define('USERNAME_TAKEN', 'That username is taken', 409)
+export const InvalidCredentialsError = define('INVALID_CREDENTIALS', 'Invalid username or password', 401)
+export const InvalidRefreshTokenError = define('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired', 401)
+export const RefreshTokenReusedError = define('REFRESH_TOKEN_REUSED', 'The refresh token was already used; the session has been ended', 401)
+export const CsrfInvalidError = define('CSRF_INVALID', 'Missing or invalid CSRF token', 403)
+export const TokenMissingError = define('TOKEN_MISSING', 'An access token is required', 401)
+export const TokenInvalidError = define('TOKEN_INVALID', 'The access token is invalid', 401)
+export const TokenExpiredError = define('TOKEN_EXPIRED', 'The access token has expired', 401)
+export const TokenRevokedError = define('TOKEN_REVOKED', 'The access token has been revoked', 401)
+export const ForbiddenError = define('FORBIDDEN', 'You do not have access to this resource', 403)
+export const NotFoundError = define('NOT_FOUND', '%s', 404)
+export const LastAdminError = define('LAST_ADMIN', 'The last admin cannot lose the admin role or be disabled', 409)
+export const TooManyRequestsError = define('TOO_MANY_REQUESTS', 'Too many requests; retry later', 429)
+export const KeysNotManagedError = define('KEYS_NOT_MANAGED', 'Signing keys are static (JWT_PRIVATE_KEY or JWT_SECRET): rotate them by changing the configuration', 409)
+export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly', 503)
+export const InternalError = define('INTERNAL', 'Internal error; reference %s', 500)
+
+// What Fastify or Node's HTTP parser refuses before any route runs, under the
+// API's codes. Fixed messages: nothing of the request is echoed back.
+export const BadRequestError = define('BAD_REQUEST', 'The request is malformed', 400)
+export const RequestTimeoutError = define('REQUEST_TIMED_OUT', 'The request took too long to arrive', 408)
+export const PayloadTooLargeError = define('PAYLOAD_TOO_LARGE', 'The request body is larger than the service accepts', 413)
+export const UriTooLongError = define('URI_TOO_LONG', 'A path segment is longer than the service accepts', 414)
+export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 'The body must be JSON (Content-Type: application/json)', 415)
+export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 'The request headers are larger than the service accepts', 431)
+
+/** Fastify's own errors (FST_ERR_*), by the API error that answers them. */
+export const fastifyErrors: Record<string, () => Error> = {
+  FST_ERR_BAD_URL: () => new BadRequestError(),
+  FST_ERR_MAX_PARAM_LENGTH: () => new UriTooLongError(),
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new PayloadTooLargeError(),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new UnsupportedMediaTypeError(),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new BadRequestError(),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new ValidationError('The body is not valid JSON'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new ValidationError('The body is not valid JSON'),
+  FST_ERR_NOT_FOUND: () => new NotFoundError('Not found')
+}
+
+/** Any other refusal, by its status (Node's parser and plugins give a status, not a code of ours). */
+const byStatus: Record<number, () => Error> = {
+  404: () => new NotFoundError('Not found'),
+  408: () => new RequestTimeoutError(),
+  413: () => new PayloadTooLargeError(),
+  414: () => new UriTooLongError(),
+  415: () => new UnsupportedMediaTypeError(),
+  429: () => new TooManyRequestsError(),
+  431: () => new HeadersTooLargeError()
+}
+
+export interface ApiError { statusCode: number, code: string, message: string }
+
+/** The one error shape every answer has: `{statusCode, error, code, message}`. */
+export function errorBody (e: ApiError) {
+  return { statusCode: e.statusCode, error: STATUS_CODES[e.statusCode] ?? 'Error', code: e.code, message: e.message }
+}
+
+/**
+ * The API error that answers a refusal (a 4xx): ours as they are, Fastify's
+ * and everyone else's mapped to a code of this file with a fixed message.
+ */
+export function refusalOf (err: { code?: unknown, statusCode?: number, validation?: unknown, message: string }): ApiError {
+  // Schema messages name the rule and the field (`body/username must match pattern …`), never the value.
+  if (err.validation !== undefined) return { statusCode: 400, code: 'VALIDATION', message: err.message }
+  const code = typeof err.code === 'string' ? err.code : ''
+  if (codes.has(code) && typeof err.statusCode === 'number') return { statusCode: err.statusCode, code, message: err.message }
+  // The JSON parser's own SyntaxError names the character it stopped at: not echoed.
+  const known = fastifyErrors[code]?.() ?? (err instanceof SyntaxError ? new ValidationError('The body is not valid JSON') : undefined) ?? byStatus[err.statusCode ?? 400]?.() ?? new BadRequestError()
+  const { statusCode, code: mapped, message } = known as Error & ApiError
+  return { statusCode, code: mapped, message }
+}
 
 /** Errors whose 401 answers a request that expected a bearer token (RFC 6750). */
 export const bearerErrors: Record<string, string> = {
@@ -28,10 +93,10 @@ export const bearerErrors: Record<string, string> = {
 }
 
 // Sender-constrained sessions (DPoP, RFC 9449).
-export const DpopProofInvalidError = createError('DPOP_PROOF_INVALID', 'The DPoP proof is missing or invalid: %s', 401)
+export const DpopProofInvalidError = define('DPOP_PROOF_INVALID', 'The DPoP proof is missing or invalid: %s', 401)
 /** The proof lacks the server's current nonce: at a token endpoint (400, RFC 9449 section 8) or a resource (401, section 9). */
-export const UseDpopNonceError = createError('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 400)
-export const UseDpopNonceResourceError = createError('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 401)
+export const UseDpopNonceError = define('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 400)
+export const UseDpopNonceResourceError = define('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 401)
 const DPOP_ALGS = 'algs="ES256 EdDSA"'
 /** The WWW-Authenticate challenge of a refused DPoP request. */
 export const dpopErrors: Record<string, string> = {
@@ -40,16 +105,16 @@ export const dpopErrors: Record<string, string> = {
 }
 
 // Passwords over an account's life, and second factors.
-export const MfaRequiredError = createError('MFA_REQUIRED', 'This needs a session that used the second factor: sign in again with it', 401)
-export const PasswordUnchangedError = createError('PASSWORD_UNCHANGED', 'The new password is the current one', 400)
-export const InvalidResetTokenError = createError('INVALID_RESET_TOKEN', 'The reset token is invalid, spent or expired', 400)
-export const MfaAlreadyEnabledError = createError('MFA_ALREADY_ENABLED', 'TOTP is already enabled; remove it first', 409)
+export const MfaRequiredError = define('MFA_REQUIRED', 'This needs a session that used the second factor: sign in again with it', 401)
+export const PasswordUnchangedError = define('PASSWORD_UNCHANGED', 'The new password is the current one', 400)
+export const InvalidResetTokenError = define('INVALID_RESET_TOKEN', 'The reset token is invalid, spent or expired', 400)
+export const MfaAlreadyEnabledError = define('MFA_ALREADY_ENABLED', 'TOTP is already enabled; remove it first', 409)
 /** A wrong code while enrolling or removing a factor (400), or in the login's second step (401). */
-export const MfaCodeInvalidError = createError('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 400)
-export const MfaCodeRefusedError = createError('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 401)
-export const MfaTokenInvalidError = createError('MFA_TOKEN_INVALID', 'The mfa_token is invalid, spent or expired: log in again', 401)
+export const MfaCodeInvalidError = define('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 400)
+export const MfaCodeRefusedError = define('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 401)
+export const MfaTokenInvalidError = define('MFA_TOKEN_INVALID', 'The mfa_token is invalid, spent or expired: log in again', 401)
 /** A passkey registration that does not verify (400), or a passkey sign-in that does not (401). */
-export const PasskeyInvalidError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 400)
-export const PasskeyRefusedError = createError('PASSKEY_INVALID', 'The passkey response does not verify', 401)
+export const PasskeyInvalidError = define('PASSKEY_INVALID', 'The passkey response does not verify', 400)
+export const PasskeyRefusedError = define('PASSKEY_INVALID', 'The passkey response does not verify', 401)
 /** A sensitive change (step-up) in a session that signed in longer than REAUTH_MAX_AGE ago: POST /auth/reauthenticate first. */
-export const ReauthRequiredError = createError('REAUTH_REQUIRED', 'This change needs a recent sign-in: reauthenticate, then retry', 401)
+export const ReauthRequiredError = define('REAUTH_REQUIRED', 'This change needs a recent sign-in: reauthenticate, then retry', 401)

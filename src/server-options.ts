@@ -1,8 +1,11 @@
 // Fastify's server options from the configuration: shared by server.ts and the tests.
-import type { Server } from 'node:http'
-import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { LogController, type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { pino, type DestinationStream, type LoggerOptions } from 'pino'
 import type { Config } from './config.ts'
+import { errorBody, refusalOf, BadRequestError, HeadersTooLargeError, InternalError, RequestTimeoutError, type ApiError } from './errors.ts'
+import { API_HEADERS } from './plugins/security-headers.ts'
 
 function trustHops (hops: number) {
   return function trustNearest (_address: string, hop: number): boolean { return hop < hops }
@@ -25,6 +28,28 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
       censor: '[redacted]'
     }
   }
+}
+
+/** Refusals Fastify makes before routing (a bad percent-encoding, an over-long path parameter): the API's shape and codes, not Fastify's echo of the path. */
+function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const e = err.statusCode !== undefined && err.statusCode < 500 ? refusalOf(err) : new InternalError(request.id) as Error & ApiError
+  reply.code(e.statusCode).headers(API_HEADERS).type('application/json; charset=utf-8').send(JSON.stringify(errorBody(e)))
+}
+
+/** What Node's HTTP parser refuses (headers too large, Content-Length with Transfer-Encoding, a stalled request), in the API's shape; the connection then closes. */
+const parserErrors: Record<string, () => Error> = {
+  HPE_HEADER_OVERFLOW: () => new HeadersTooLargeError(),
+  ERR_HTTP_REQUEST_TIMEOUT: () => new RequestTimeoutError()
+}
+function clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) {
+    const e = (parserErrors[err.code ?? '']?.() ?? new BadRequestError()) as Error & ApiError
+    const body = JSON.stringify(errorBody(e))
+    const headers = Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 type LoggerSetting = boolean | (LoggerOptions & { stream?: DestinationStream })
@@ -75,6 +100,8 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors,
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     ...extra
   }

@@ -39,7 +39,9 @@ export default async function revocationFeedRoutes (app: FastifyInstance, opts: 
     if (opts.feedToken === undefined) throw new NotFoundError('The revocation feed is off (REVOCATION_FEED_TOKEN is not set)')
     const header = request.headers.authorization
     if (header === undefined) throw new TokenMissingError()
-    if (!sameString(header, `Bearer ${opts.feedToken}`)) throw new TokenInvalidError()
+    // The scheme is case-insensitive (RFC 7235 section 2.1); the token is compared in constant time.
+    const credentials = /^bearer +(\S+) *$/i.exec(header)?.[1] ?? ''
+    if (!sameString(credentials, opts.feedToken)) throw new TokenInvalidError()
     const next = Date.now()
     const since = Number(request.query.since ?? 0)
     const entries = await loadDurableRevocations(app.prisma, since > 0 ? new Date(since - FEED_OVERLAP_MS) : undefined)

@@ -5,10 +5,21 @@
 //
 // A connection can fail without closing (a half-open socket, a paused
 // server, a silent partition): every instance publishes a heartbeat on the
-// channel each second, and a subscriber that hears nothing for SILENCE_MS
-// treats the channel as lost (the mirror fails closed), reconnects and
-// re-syncs in full. Pub/sub delivers at most once; this and the mirror's
-// periodic re-read of PostgreSQL make sure no revocation depends on it.
+// channel each second, with its id, and a subscriber that hears no sign of
+// life for SILENCE_MS treats the channel as lost (the mirror fails closed),
+// reconnects and re-syncs in full. Pub/sub delivers at most once; this and
+// the mirror's periodic re-read of PostgreSQL make sure no revocation
+// depends on it.
+//
+// Which heartbeats are signs of life: an instance that hears only itself
+// may be left alone on an old primary (after a failover, on the wrong side
+// of a partition) while the others revoke on the new one. So once an
+// instance has heard others on its subscription, only their heartbeats
+// count; its own count only while it has heard no one else, where their
+// round trip through the server proves the channel works. An instance that
+// stops (close) says so, so that the last one left stays trusted; one that
+// vanishes leaves the others failing closed until their reconnection, which
+// re-resolves the primary (through Sentinel) and starts with no peers.
 import { randomUUID } from 'node:crypto'
 import type { RevocationBackend, RevocationEntry } from './revocation-list.ts'
 import { createRedis, describe, toTarget, type RedisTarget } from '../db/redis.ts'
@@ -24,6 +35,16 @@ function parse (raw: string | null): RevocationEntry | undefined {
     if (known && typeof e.id === 'string' && typeof e.until === 'number') return e
   } catch {}
   return undefined
+}
+
+function heartbeat (raw: string): { id: string, bye: boolean } | undefined {
+  if (!raw.startsWith('{"kind":"hb"')) return undefined
+  try {
+    const m = JSON.parse(raw)
+    return typeof m.id === 'string' ? { id: m.id, bye: m.bye === true } : undefined
+  } catch {
+    return undefined
+  }
 }
 
 export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:', timing: { heartbeatMs?: number, silenceMs?: number } = {}) {
@@ -42,7 +63,11 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
   const client = createRedis(target, options)
   const subscriber = createRedis(target, { ...options, autoResubscribe: false })
   const channel = `${prefix}revocations`
-  const beat = JSON.stringify({ kind: 'hb', id: randomUUID() })
+  const instance = randomUUID()
+  const beat = JSON.stringify({ kind: 'hb', id: instance })
+  const bye = JSON.stringify({ kind: 'hb', id: instance, bye: true })
+  // Other instances heard on the current subscription (and not gone since).
+  const peers = new Set<string>()
   // A user's version is part of its key: two revocations published out of
   // order leave two keys, and a sync keeps the higher (never overwritten down).
   const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:${e.kind}:${e.id}`
@@ -53,10 +78,12 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
   let lastHeard = 0
   const timers: NodeJS.Timeout[] = []
 
-  const backend: RevocationBackend & { client: typeof client, lastHeard: () => number } = {
+  const backend: RevocationBackend & { client: typeof client, lastHeard: () => number, peers: () => number } = {
     name: describe(target),
     client,
     lastHeard: () => lastHeard,
+    /** Other instances this one hears. */
+    peers: () => peers.size,
     async publish (entry) {
       const ttl = entry.until - Date.now()
       if (ttl <= 0) return
@@ -85,14 +112,23 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
         events.down()
       }
       subscriber.on('message', (_ch: string, raw: string) => {
-        lastHeard = Date.now()
-        const e = parse(raw)
-        if (e !== undefined) events.entry(e)
+        const hb = heartbeat(raw)
+        if (hb === undefined) {
+          const e = parse(raw)
+          if (e !== undefined) events.entry(e)
+        } else if (hb.id !== instance) {
+          if (hb.bye) peers.delete(hb.id)
+          else { peers.add(hb.id); lastHeard = Date.now() }
+        } else if (peers.size === 0) {
+          // Alone: our own heartbeat's round trip through the server is the sign of life; with peers, only theirs is.
+          lastHeard = Date.now()
+        }
       })
       subscriber.on('close', lost)
       subscriber.on('ready', () => {
         // Subscribe first, then sync: nothing published in between is lost.
         subscriber.subscribe(channel).then(() => {
+          peers.clear()
           lastHeard = Date.now()
           listening = true
           events.up()
@@ -125,6 +161,8 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
     },
     async ping () { await client.ping() },
     async close () {
+      // Leaving on purpose: the others stop waiting for this instance's heartbeats.
+      if (timers.length > 0 && client.status === 'ready') await client.publish(channel, bye).catch(() => {})
       for (const t of timers) clearInterval(t)
       subscriber.removeAllListeners('close')
       subscriber.shutdown()

@@ -3,10 +3,14 @@
 // another row does not open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 
+// The full 128-bit tag, pinned both ways: left open, a decipher accepts a
+// truncated tag (down to 4 bytes), which a forger can guess far sooner.
+const TAG_BYTES = 16
+
 /** iv.tag.ciphertext, base64url. */
 export function seal (key: Buffer, aad: string, data: Buffer): string {
   const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(Buffer.from(aad))
   const body = Buffer.concat([cipher.update(data), cipher.final()])
   return [iv, cipher.getAuthTag(), body].map((b) => b.toString('base64url')).join('.')
@@ -16,7 +20,8 @@ export function seal (key: Buffer, aad: string, data: Buffer): string {
 export function unseal (key: Buffer, aad: string, sealed: string): Buffer | undefined {
   try {
     const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'))
-    const decipher = createDecipheriv('aes-256-gcm', key, iv)
+    if (tag.length !== TAG_BYTES) return undefined
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
     decipher.setAAD(Buffer.from(aad))
     decipher.setAuthTag(tag)
     return Buffer.concat([decipher.update(body), decipher.final()])

@@ -1,12 +1,14 @@
 // The example resource server, over real HTTP, against the real service on
 // PostgreSQL and Redis: it accepts our tokens, follows a key rotation with
 // nothing to do, and follows logouts, role changes and an emergency key
-// revocation through the revocation feed.
+// revocation through the revocation feed. A token bound to a DPoP key is
+// refused as a Bearer token and accepted only with a valid proof by its key.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/servers.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
+import { dpopKey, htuOf, type DpopKey } from '../helpers/dpop.ts'
 import { createResourceServer } from '../../examples/resource-server/server.ts'
 
 const FEED = 'resource-server-feed-token-0123456789abcdef'
@@ -32,9 +34,57 @@ t.test('a resource server follows rotation and revocation', async (t) => {
   t.equal(hi.json().message, `Hello from the resource server, ${name}`)
   t.equal((await hello('not.a.token')).statusCode, 401)
 
+  t.test('a token bound to a DPoP key: only with a proof by that key', async (t) => {
+    const key = await dpopKey()
+    const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-auth-mode': 'header', dpop: await key.proof('POST', '/auth/login') }, payload: { username: name, password: GOOD_PASSWORD } })
+    t.equal(login.json().token_type, 'DPoP')
+    const token: string = login.json().access_token
+    const withProof = async (proofKey: DpopKey, opts: Parameters<DpopKey['proof']>[2] = {}, scheme = 'DPoP') =>
+      rs.inject({ url: '/api/hello', headers: { authorization: `${scheme} ${token}`, dpop: await proofKey.proof('GET', '/api/hello', { accessToken: token, ...opts }) } })
+
+    const asBearer = await hello(token)
+    t.equal(asBearer.statusCode, 401, 'as a Bearer token it is refused: holding it proves nothing')
+    t.equal(asBearer.json().code, 'TOKEN_INVALID')
+    t.match(asBearer.headers['www-authenticate'], /^DPoP /)
+    t.equal((await withProof(key, {}, 'Bearer')).statusCode, 401, 'as a Bearer token even with a proof')
+
+    const ok = await withProof(key)
+    t.equal(ok.statusCode, 200, 'the DPoP scheme with a proof by its key')
+    t.equal(ok.json().message, `Hello from the resource server, ${name}`)
+    t.equal((await withProof(key, {}, 'dpop')).statusCode, 200, 'the scheme in any case')
+
+    const refusals: Array<[string, () => Promise<{ statusCode: number, json: () => { code: string } }>]> = [
+      ['a proof by another key', async () => withProof(await dpopKey())],
+      ['a wrong htu (another host)', () => withProof(key, { htu: htuOf('/api/hello', 'http://elsewhere.example') })],
+      ['a wrong htu (another path)', () => withProof(key, { htu: htuOf('/api/other') })],
+      ['an htu with a query', () => withProof(key, { htu: htuOf('/api/hello?x=1') })],
+      ['a wrong htm', async () => rs.inject({ url: '/api/hello', headers: { authorization: `DPoP ${token}`, dpop: await key.proof('POST', '/api/hello', { accessToken: token }) } })],
+      ['a wrong ath (another token)', () => withProof(key, { accessToken: user.accessToken! })],
+      ['no ath', async () => rs.inject({ url: '/api/hello', headers: { authorization: `DPoP ${token}`, dpop: await key.proof('GET', '/api/hello') } })],
+      ['an old iat', () => withProof(key, { iat: Math.floor(Date.now() / 1000) - 120 })],
+      ['a private key in the header', () => withProof(key, { header: { jwk: key.privateJwk } })],
+      ['another typ', () => withProof(key, { header: { typ: 'JWT' } })],
+      ['no proof at all', () => rs.inject({ url: '/api/hello', headers: { authorization: `DPoP ${token}` } })]
+    ]
+    for (const [what, send] of refusals) {
+      const res = await send()
+      t.equal(res.statusCode, 401, what)
+      t.equal(res.json().code, 'DPOP_PROOF_INVALID', what)
+    }
+
+    const once = await key.proof('GET', '/api/hello', { accessToken: token })
+    const replay = () => rs.inject({ url: '/api/hello', headers: { authorization: `DPoP ${token}`, dpop: once } })
+    t.equal((await replay()).statusCode, 200, 'a proof is good once')
+    t.equal((await replay()).json().code, 'DPOP_PROOF_INVALID', 'its jti reused: refused')
+
+    const unbound = await rs.inject({ url: '/api/hello', headers: { authorization: `DPoP ${user.accessToken!}`, dpop: await key.proof('GET', '/api/hello', { accessToken: user.accessToken! }) } })
+    t.equal(unbound.json().code, 'TOKEN_INVALID', 'an unbound token under the DPoP scheme')
+  })
+
   t.test('the feed is for resource servers only', async (t) => {
     t.equal((await app.inject('/auth/revocations')).statusCode, 401)
     t.equal((await app.inject({ url: '/auth/revocations', headers: { authorization: 'Bearer wrong' } })).json().code, 'TOKEN_INVALID')
+    t.equal((await app.inject({ url: '/auth/revocations?since=0', headers: { authorization: `bearer ${FEED}` } })).statusCode, 200, 'the scheme in any case (RFC 7235)')
     const ok = await app.inject({ url: '/auth/revocations?since=0', headers: { authorization: `Bearer ${FEED}` } })
     t.equal(ok.statusCode, 200)
     t.type(ok.json().next, 'number')

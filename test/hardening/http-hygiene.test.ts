@@ -2,6 +2,7 @@
 // secret in any log line of a full login, refresh and logout.
 import t from 'tap'
 import { Writable } from 'node:stream'
+import { connect } from 'node:net'
 import { buildApp } from '../helpers/app.ts'
 import { Client, uniqueName, GOOD_PASSWORD } from '../helpers/client.ts'
 
@@ -107,4 +108,49 @@ t.test('at info, a request logs no line of its own', async (t) => {
   t.equal(lines.length, before, 'twenty requests, no log line')
   await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'nobody_here', password: 'a wrong password here' } })
   t.match(lines.join(''), /"event":"login_failed"/, 'security events are still logged')
+})
+
+// What Fastify and Node's HTTP parser refuse before any route runs answers in
+// the API's shape, with a documented code and nothing of the request echoed:
+// over a raw socket, as a client that sends broken HTTP would see it.
+t.test('malformed requests get the one error shape, with a stable code', async (t) => {
+  const { app } = await buildApp(t, { backend: 'embedded' })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const raw = (request: string) => new Promise<{ status: number, headers: string, body: string }>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let out = ''
+    socket.on('data', (d) => { out += d.toString() })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const [head, body] = [out.slice(0, out.indexOf('\r\n\r\n')), out.slice(out.indexOf('\r\n\r\n') + 4)]
+      resolve({ status: Number(head.split(' ')[1]), headers: head.toLowerCase(), body })
+    })
+    socket.end(request)
+  })
+  const post = (type: string, body: string) => `POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  const shape = (status: number, error: string, code: string) => ({ statusCode: status, error, code, message: String })
+  const cases: Array<[string, string, number, string, string]> = [
+    ['a path parameter of 256 characters', `DELETE /auth/sessions/${'a'.repeat(256)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'URI Too Long', 'URI_TOO_LONG'],
+    ['broken percent-encoding', 'DELETE /auth/sessions/%zz-probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'Bad Request', 'BAD_REQUEST'],
+    ['a body over BODY_LIMIT', post('application/json', `{"username":"${'x'.repeat(20_000)}"}`), 413, 'Payload Too Large', 'PAYLOAD_TOO_LARGE'],
+    ['Content-Length with Transfer-Encoding (request smuggling)', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'Bad Request', 'BAD_REQUEST'],
+    ['a body that is not JSON', post('application/json', '{"username": "zz-probe'), 400, 'Bad Request', 'VALIDATION'],
+    ['a body of another type', post('text/zz-probe', 'hi'), 415, 'Unsupported Media Type', 'UNSUPPORTED_MEDIA_TYPE'],
+    ['a 20 KB header', `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Probe: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE']
+  ]
+  for (const [what, request, status, error, code] of cases) {
+    const res = await raw(request)
+    t.equal(res.status, status, `${what}: ${status}`)
+    t.match(res.headers, /content-type: application\/json/, `${what}: JSON`)
+    t.match(res.headers, /x-content-type-options: nosniff/, `${what}: the baseline headers`)
+    const body = JSON.parse(res.body)
+    t.match(body, shape(status, error, code), `${what}: ${code}`)
+    t.same(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: nothing else`)
+    t.notMatch(body.message, /aaaa|zz-probe|FST_|HPE_|xxxx/, `${what}: nothing echoed, no internals`)
+  }
+  const unknown = await raw('GET /nowhere/probe-path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  t.match(JSON.parse(unknown.body), shape(404, 'Not Found', 'NOT_FOUND'))
+  t.notMatch(unknown.body, /probe-path/, 'a 404 does not echo the path either')
+  t.equal((await fetch(`http://127.0.0.1:${port}/health/live`)).status, 200, 'and the server still serves')
 })

@@ -56,8 +56,11 @@ t.test('metrics on their own listener, moving with what the service does', async
   t.equal((await app.inject({ method: 'GET', url: '/no/such/route/x2' })).statusCode, 404)
 
   const { text, samples: after } = await scrape(port)
-  t.equal(delta(after, 'auth_logins_total{result="ok"}'), 3, 'three logins')
-  t.equal(delta(after, 'auth_logins_total{result="failed"}'), 1, 'one wrong password')
+  t.equal(delta(after, 'auth_logins_total{method="password",result="ok"}'), 3, 'three password logins')
+  t.equal(delta(after, 'auth_logins_total{method="password",result="failed"}'), 1, 'one wrong password')
+  for (const method of ['mfa', 'passkey']) {
+    for (const result of ['ok', 'failed']) t.equal(after.get(`auth_logins_total{method="${method}",result="${result}"}`), 0, `no ${method} login: counted apart, at 0 from the start`)
+  }
   t.equal(delta(after, 'auth_refreshes_total{result="ok"}'), 1)
   t.equal(delta(after, 'auth_refreshes_total{result="grace"}'), 1)
   t.equal(delta(after, 'auth_refreshes_total{result="reuse_detected"}'), 1)
@@ -80,6 +83,15 @@ t.test('metrics on their own listener, moving with what the service does', async
   t.match(text, /^auth_password_hash_queue /m)
   t.notMatch(text, new RegExp(name), 'no user name in any label')
   t.notMatch(text, /eyJ|127\.0\.0\.1|[0-9a-f]{8}-[0-9a-f]{4}-/, 'no token, address or id either')
+
+  // The second step and passkeys report their method; a caller that names none counts a password login.
+  app.metrics.login('ok', 'mfa')
+  app.metrics.login('failed', 'passkey')
+  app.metrics.login('ok')
+  const last = (await scrape(port)).samples
+  t.equal(delta(last, 'auth_logins_total{method="mfa",result="ok"}'), 1)
+  t.equal(delta(last, 'auth_logins_total{method="passkey",result="failed"}'), 1)
+  t.equal(delta(last, 'auth_logins_total{method="password",result="ok"}'), 4)
 })
 
 t.test('metrics are off unless METRICS_PORT is set', async (t) => {

@@ -44,7 +44,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
       user = await app.accounts.authenticate(username, password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
-        app.metrics.login('failed')
+        app.metrics.login('failed', 'password')
         app.security.info({ event: 'login_failed', username: username.slice(0, 64), ip: request.ip }, 'login failed')
       } else {
         await attempt.uncount()
@@ -60,7 +60,7 @@ export default async function credentialRoutes (app: FastifyInstance, opts: { co
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       return { mfa_required: true, mfa_token: mfaToken, expires_in: app.mfaTokens.ttl, methods: ['totp', 'recovery_code'] }
     }
-    app.metrics.login('ok')
+    app.metrics.login('ok', 'password')
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip }, 'login')
     return sendTokens(app, opts.config, request, reply, rotation)

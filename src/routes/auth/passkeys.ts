@@ -111,13 +111,13 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
     try {
       signIn = await app.passkeys.authenticate(request.body.response)
     } catch (err) {
-      app.metrics.login('failed')
+      app.metrics.login('failed', 'passkey')
       app.security.info({ event: 'passkey_login_failed', ip: request.ip }, 'passkey sign-in refused')
       throw err
     }
     const user = await app.accounts.byId(signIn.userId)
     if (user === undefined || user.disabled) throw new PasskeyRefusedError()
-    app.metrics.login('ok')
+    app.metrics.login('ok', 'passkey')
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, signIn.amr)
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, amr: signIn.amr }, 'login with a passkey')
     return sendTokens(app, opts.config, request, reply, rotation)

@@ -132,13 +132,16 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
       used = await useCode(taken.userId, request.body.code, reply, () => new MfaCodeRefusedError())
     } catch (err) {
       await app.mfaTokens.giveBack(taken)
-      if ((err as { code?: string }).code === 'MFA_CODE_INVALID') app.security.info({ event: 'login_mfa_failed', userId: taken.userId, ip: request.ip }, 'wrong second-factor code')
+      if ((err as { code?: string }).code === 'MFA_CODE_INVALID') {
+        app.metrics.login('failed', 'mfa')
+        app.security.info({ event: 'login_mfa_failed', userId: taken.userId, ip: request.ip }, 'wrong second-factor code')
+      }
       throw err
     }
     // The password step still stands: same password, account enabled.
     const user = await app.accounts.reread({ id: taken.userId, passwordVersion: taken.passwordVersion })
     if (user === undefined) throw new MfaTokenInvalidError()
-    app.metrics.login('ok')
+    app.metrics.login('ok', 'mfa')
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd', 'otp'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, factor: used }, 'login with a second factor')
     return sendTokens(app, opts.config, request, reply, rotation)
