@@ -1,7 +1,7 @@
 // How much memory the revocation mirror takes per revoked session:
 // node --expose-gc bench/mirror-memory.ts [count]
 import { randomUUID } from 'node:crypto'
-import { createRevocationList, createMemoryBackend } from '../src/services/revocation-list.ts'
+import { createRevocationList, createMemoryBackend } from '../src/revocation/mirror.ts'
 
 const n = Number(process.argv[2] ?? 1_000_000)
 const gc = (globalThis as { gc?: () => void }).gc

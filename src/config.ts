@@ -4,7 +4,7 @@
 // its own variables, so the table cannot miss one. A bad value stops
 // start-up with a sentence that names the variable.
 import { resolve } from 'node:path'
-import { MAX_ACCESS_TOKEN_TTL } from './services/revocation-list.ts'
+import { MAX_ACCESS_TOKEN_TTL } from './revocation/mirror.ts'
 import type { RedisTarget } from './db/redis.ts'
 import { ConfigError, bool, int, keyAlgorithm, nonEmpty, publicUrl, redisTarget, secret, trustProxy, url, webauthn, type Env } from './config/parse.ts'
 
@@ -133,7 +133,7 @@ export const SETTINGS: readonly Setting[] = [
   row('JWT_PRIVATE_KEY', 'unset: keys managed in the database', 'a static PEM key: EC P-256, Ed25519 or RSA', (env) => ({ jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY })),
   row('JWT_ISSUER', 'auth-service', 'the iss every token carries; never empty', (env) => ({ jwtIssuer: nonEmpty(env, 'JWT_ISSUER', 'auth-service') })),
   row('JWT_AUDIENCE', 'auth-service', 'the aud every token carries; never empty', (env) => ({ jwtAudience: nonEmpty(env, 'JWT_AUDIENCE', 'auth-service') })),
-  // The upper bound is what revocations are kept for (services/revocation-list.ts).
+  // The upper bound is what revocations are kept for (revocation/mirror.ts).
   row('ACCESS_TOKEN_TTL', '900', 'access-token lifetime, seconds', (env) => ({ accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 900, 1, MAX_ACCESS_TOKEN_TTL) })),
   row('REFRESH_TOKEN_TTL', '1209600', 'refresh-token lifetime, seconds', (env) => ({ refreshTokenTtl: refreshTtl(env) })),
   row('REFRESH_REUSE_GRACE', '10', 'seconds a spent refresh token is still answered with the live one', (env) => ({ refreshReuseGrace: int(env, 'REFRESH_REUSE_GRACE', 10, 0, 300) })),

@@ -5,7 +5,7 @@
 import { createSecretKey } from 'node:crypto'
 import type { Config } from './config.ts'
 import type { Database } from './db/database.ts'
-import type { RevocationList } from './services/revocation-list.ts'
+import type { RevocationList } from './revocation/mirror.ts'
 import { createPasswordHasher } from './passwords/hasher.ts'
 import { createAccounts } from './accounts/accounts.ts'
 import { createAccountStore } from './accounts/store.ts'

@@ -13,7 +13,7 @@
 //   retired    past that: no longer published, no longer verifying;
 //   revoked    an emergency: refused at once, never verifies again.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
-import { seal, unseal } from '../services/sealed.ts'
+import { seal, unseal } from './sealed.ts'
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
 export type KeyState = 'next' | 'current' | 'verifying' | 'retired' | 'revoked'

@@ -1,5 +1,5 @@
 // TOTP (RFC 6238: SHA-1, 6 digits, 30 s) with ten recovery codes. The secret
-// is sealed at rest (services/sealed.ts, the user id as associated data);
+// is sealed at rest (keys/sealed.ts, the user id as associated data);
 // a code is accepted once only: the last step used is kept, and a code of
 // that step or an earlier one is refused (RFC 6238 section 5.2). One step
 // of clock drift either side is allowed.
@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import * as OTPAuth from 'otpauth'
 import type { MfaStore } from './store.ts'
 import { MfaAlreadyEnabledError, MfaCodeInvalidError } from '../errors.ts'
-import { seal, unseal } from '../services/sealed.ts'
+import { seal, unseal } from '../keys/sealed.ts'
 
 export const TOTP_PERIOD = 30
 export const TOTP_DIGITS = 6

@@ -2,8 +2,8 @@
 // process, and re-read from PostgreSQL's durable record on every full sync
 // and for recent changes every few seconds.
 import fp from 'fastify-plugin'
-import { createRevocationList, createMemoryBackend, type RevocationList } from '../services/revocation-list.ts'
-import { createRedisBackend } from '../services/redis-revocations.ts'
+import { createRevocationList, createMemoryBackend, type RevocationList } from '../revocation/mirror.ts'
+import { createRedisBackend } from '../revocation/redis-backend.ts'
 import { loadDurableRevocations } from '../revocation/user-revocation.ts'
 import type { RedisTarget } from '../db/redis.ts'
 

@@ -10,7 +10,7 @@ import type { KeyView } from '../keys/signing-keys.ts'
 import { createKeyOperations } from '../keys/operations.ts'
 import { managedKeyring, staticKeyring, type Keyring } from '../keys/keyring.ts'
 import { managedKeyStore, serviceSecrets, staticKey } from '../keys/secrets.ts'
-import { revocationUntil } from '../services/revocation-list.ts'
+import { revocationUntil } from '../revocation/mirror.ts'
 
 export default fp(async function signingKeysPlugin (app, opts: { config: Config }) {
   const { config } = opts

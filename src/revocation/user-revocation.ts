@@ -11,8 +11,8 @@
 // - this transaction takes that lock first, so the sessions it ends include
 //   one being opened concurrently.
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { RevocationEntry, RevocationList } from '../services/revocation-list.ts'
-import { revocationHorizon, revocationUntil } from '../services/revocation-list.ts'
+import type { RevocationEntry, RevocationList } from './mirror.ts'
+import { revocationHorizon, revocationUntil } from './mirror.ts'
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 

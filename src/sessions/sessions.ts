@@ -6,7 +6,7 @@ import type { SessionStore } from './store.ts'
 import { InvalidCredentialsError } from '../errors.ts'
 import { isId } from '../db/ids.ts'
 import type { AccountUser } from '../accounts/accounts.ts'
-import { revocationHorizon, revocationUntil, type RevocationList } from '../services/revocation-list.ts'
+import { revocationHorizon, revocationUntil, type RevocationList } from '../revocation/mirror.ts'
 
 /** `dpopJkt`: the thumbprint of the DPoP key the login proved, binding the session to it for life. */
 export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string }

@@ -8,8 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/app.ts'
 import { startOwnRedis, redisForSuite, eventually } from '../helpers/servers.ts'
 import { signedIn } from '../helpers/client.ts'
-import { SILENCE_MS, createRedisBackend } from '../../src/services/redis-revocations.ts'
-import { createRevocationList } from '../../src/services/revocation-list.ts'
+import { SILENCE_MS, createRedisBackend } from '../../src/revocation/redis-backend.ts'
+import { createRevocationList } from '../../src/revocation/mirror.ts'
 
 const me = (app: FastifyInstance, token: string) => app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${token}` } })
 

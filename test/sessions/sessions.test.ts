@@ -6,7 +6,7 @@ import { buildApp, backends } from '../helpers/app.ts'
 import { Client, uniqueName, signedIn, GOOD_PASSWORD } from '../helpers/client.ts'
 import { eventually } from '../helpers/servers.ts'
 import { SESSION_LIST_MAX } from '../../src/sessions/sessions.ts'
-import { revocationHorizon } from '../../src/services/revocation-list.ts'
+import { revocationHorizon } from '../../src/revocation/mirror.ts'
 
 const DAY = 86_400_000
 

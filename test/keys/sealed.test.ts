@@ -3,7 +3,7 @@
 // guess soonest, opens nothing.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { seal, unseal } from '../../src/services/sealed.ts'
+import { seal, unseal } from '../../src/keys/sealed.ts'
 
 const key = randomBytes(32)
 const secret = Buffer.from('a TOTP secret or a private key')

@@ -21,7 +21,7 @@
 // vanishes leaves the others failing closed until their reconnection, which
 // re-resolves the primary (through Sentinel) and starts with no peers.
 import { randomUUID } from 'node:crypto'
-import type { RevocationBackend, RevocationEntry } from './revocation-list.ts'
+import type { RevocationBackend, RevocationEntry } from './mirror.ts'
 import { createRedis, describe, toTarget, type RedisTarget } from '../db/redis.ts'
 
 export const HEARTBEAT_MS = 1000

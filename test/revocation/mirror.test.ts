@@ -1,8 +1,8 @@
 // The revocation mirror on both backends: the same tests for the in-process
 // store and for Redis, then what only Redis has (several instances, outages).
 import t from 'tap'
-import { createRevocationList, createMemoryBackend, revocationHorizon, revocationUntil, MAX_ACCESS_TOKEN_TTL, type RevocationEntry } from '../../src/services/revocation-list.ts'
-import { createRedisBackend } from '../../src/services/redis-revocations.ts'
+import { createRevocationList, createMemoryBackend, revocationHorizon, revocationUntil, MAX_ACCESS_TOKEN_TTL, type RevocationEntry } from '../../src/revocation/mirror.ts'
+import { createRedisBackend } from '../../src/revocation/redis-backend.ts'
 import { redisForSuite, startOwnRedis, eventually } from '../helpers/servers.ts'
 
 const claims = (sid: string, sub = 'u1', ver = 0) => ({ sid, sub, ver })
