@@ -14,6 +14,7 @@ import { createSessionStore } from './sessions/store.ts'
 import { createRotation } from './sessions/rotation.ts'
 import { createCsrf } from './sessions/csrf.ts'
 import { createUserRevocation } from './revocation/user-revocation.ts'
+import { createRevocationStore } from './revocation/store.ts'
 import { createUserAdmin } from './accounts/admin.ts'
 import { createPasswordLife } from './passwords/change-and-reset.ts'
 import { createPasswordStore } from './passwords/store.ts'
@@ -55,7 +56,7 @@ export function createServices (deps: ServiceDeps) {
     reread: accounts.reread
   })
   const rotation = createRotation({ store: sessionStore, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
-  const userRevocation = createUserRevocation({ prisma, revocations })
+  const userRevocation = createUserRevocation({ store: createRevocationStore({ prisma }), sessions: sessionStore, revocations })
   const mfaStore = createMfaStore({ prisma })
   const mfaTokens = createMfaTokens({ store: mfaStore })
   const passkeys = createPasskeys({ store: mfaStore, ...config.webauthn, hmacKey: deps.sessionSecret })

@@ -10,11 +10,13 @@
 //   after it finds the version moved and reads the user again;
 // - this transaction takes that lock first, so the sessions it ends include
 //   one being opened concurrently.
-import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { Prisma } from '../generated/prisma/client.ts'
 import type { RevocationEntry, RevocationList } from './mirror.ts'
 import { revocationHorizon, revocationUntil } from './mirror.ts'
+import type { RevocationStore } from './store.ts'
+import type { SessionStore } from '../sessions/store.ts'
 
-type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+type Tx = Prisma.TransactionClient
 
 export interface RevokeAllOptions {
   endSessions: boolean
@@ -27,8 +29,8 @@ export interface RevokeAllOptions {
 
 export type { Tx }
 
-export function createUserRevocation (deps: { prisma: PrismaClient, revocations: RevocationList }) {
-  const { prisma, revocations } = deps
+export function createUserRevocation (deps: { store: RevocationStore, sessions: Pick<SessionStore, 'endAllIn'>, revocations: RevocationList }) {
+  const { store, sessions, revocations } = deps
 
   return {
     /**
@@ -38,17 +40,13 @@ export function createUserRevocation (deps: { prisma: PrismaClient, revocations:
      * database right; every mirror re-reads it within seconds.
      */
     async revokeAll (userId: string, opts: RevokeAllOptions): Promise<boolean> {
-      const version = await prisma.$transaction(async (tx) => {
+      const version = await store.transaction(async (tx) => {
         if (opts.before !== undefined && !await opts.before(tx)) return undefined
-        const rows = await tx.$queryRaw<Array<{ tokenVersion: number }>>`
-          UPDATE "User" SET "tokenVersion" = "tokenVersion" + 1, "tokensRevokedAt" = now()
-           WHERE id = ${userId}::uuid RETURNING "tokenVersion"`
-        if (rows.length === 0) return undefined
+        const bumped = await store.bumpTokenVersionIn(tx, userId)
+        if (bumped === undefined) return undefined
         await opts.change?.(tx)
-        if (opts.endSessions) {
-          await tx.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: opts.reason } })
-        }
-        return rows[0].tokenVersion
+        if (opts.endSessions) await sessions.endAllIn(tx, userId, opts.reason)
+        return bumped
       })
       if (version === undefined) return false
       await revocations.revokeUserBelow(userId, version, revocationUntil(Date.now()))
@@ -60,14 +58,10 @@ export function createUserRevocation (deps: { prisma: PrismaClient, revocations:
 export type UserRevocation = ReturnType<typeof createUserRevocation>
 
 /** The revocations PostgreSQL recorded since `since` (at most as far back as any can still matter). */
-export async function loadDurableRevocations (prisma: PrismaClient, since?: Date): Promise<RevocationEntry[]> {
+export async function loadDurableRevocations (store: Pick<RevocationStore, 'recordedSince'>, since?: Date): Promise<RevocationEntry[]> {
   const horizon = revocationHorizon()
   const from = since === undefined || since < horizon ? horizon : since
-  const [sessions, users, keys] = await Promise.all([
-    prisma.session.findMany({ where: { revokedAt: { gte: from } }, select: { id: true, revokedAt: true } }),
-    prisma.user.findMany({ where: { tokensRevokedAt: { gte: from } }, select: { id: true, tokenVersion: true, tokensRevokedAt: true } }),
-    prisma.signingKey.findMany({ where: { revokedAt: { gte: from } }, select: { kid: true, revokedAt: true } })
-  ])
+  const { sessions, users, keys } = await store.recordedSince(from)
   return [
     ...keys.map((k) => ({ kind: 'key' as const, id: k.kid, until: revocationUntil((k.revokedAt as Date).getTime()) })),
     ...sessions.map((s) => ({ kind: 'session' as const, id: s.id, until: revocationUntil((s.revokedAt as Date).getTime()) })),

@@ -7,7 +7,6 @@
 // its own, REVOCATION_FEED_TOKEN, and is off (404) without one.
 import type { FastifyInstance } from 'fastify'
 import { sameString } from '../sessions/csrf.ts'
-import { loadDurableRevocations } from '../revocation/user-revocation.ts'
 import { NotFoundError, TokenInvalidError, TokenMissingError } from '../errors.ts'
 import { errors } from './auth/schemas.ts'
 
@@ -44,7 +43,7 @@ export default async function revocationFeedRoutes (app: FastifyInstance, opts: 
     if (!sameString(credentials, opts.feedToken)) throw new TokenInvalidError()
     const next = Date.now()
     const since = Number(request.query.since ?? 0)
-    const entries = await loadDurableRevocations(app.prisma, since > 0 ? new Date(since - FEED_OVERLAP_MS) : undefined)
+    const entries = await app.revocationRecord.since(since > 0 ? new Date(since - FEED_OVERLAP_MS) : undefined)
     reply.header('cache-control', 'private, no-cache')
     return { entries, next }
   })

@@ -168,6 +168,11 @@ export function createSessionStore (deps: { prisma: PrismaClient, query: Databas
       return sessions.map((s) => s.id)
     },
 
+    /** Ends every open session of the user, inside the caller's transaction (a user-wide revocation). */
+    async endAllIn (tx: Prisma.TransactionClient, userId: string, reason: string): Promise<void> {
+      await tx.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason } })
+    },
+
     /** Sessions ended or expired before `horizon`, and tokens expired before `now`. */
     async prune (horizon: Date, now: number): Promise<{ tokens: number, sessions: number }> {
       const sessions = await prisma.session.deleteMany({ where: { OR: [{ revokedAt: { lt: horizon } }, { expiresAt: { lt: horizon } }] } })
