@@ -5,8 +5,20 @@ import createError, { type FastifyErrorConstructor } from '@fastify/error'
 const codes = new Set<string>()
 /** createError that records the code: `errorCodes` is the whole registry, and the error handler answers with nothing else. */
 function define (code: string, message: string, status: number): FastifyErrorConstructor {
+  // One class per code: a code that means one thing is made in one place.
+  if (codes.has(code)) throw new Error(`error code ${code} is defined twice`)
   codes.add(code)
   return createError(code, message, status)
+}
+
+/**
+ * The same code answered 401 where the context calls for it: a sign-in
+ * step or a resource (RFC 9449 section 9), where the class's own status is
+ * that of an enrolment or a token endpoint (400).
+ */
+export function unauthorized<E extends { statusCode?: number }> (err: E): E {
+  err.statusCode = 401
+  return err
 }
 /** Every code the API can answer with. */
 export const errorCodes: ReadonlySet<string> = codes
@@ -94,9 +106,8 @@ export const bearerErrors: Record<string, string> = {
 
 // Sender-constrained sessions (DPoP, RFC 9449).
 export const DpopProofInvalidError = define('DPOP_PROOF_INVALID', 'The DPoP proof is missing or invalid: %s', 401)
-/** The proof lacks the server's current nonce: at a token endpoint (400, RFC 9449 section 8) or a resource (401, section 9). */
+/** The proof lacks the server's current nonce: at a token endpoint 400 (RFC 9449 section 8), at a resource unauthorized() (section 9). */
 export const UseDpopNonceError = define('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 400)
-export const UseDpopNonceResourceError = define('USE_DPOP_NONCE', 'Retry with the nonce the DPoP-Nonce header carries', 401)
 const DPOP_ALGS = 'algs="ES256 EdDSA"'
 /** The WWW-Authenticate challenge of a refused DPoP request. */
 export const dpopErrors: Record<string, string> = {
@@ -109,12 +120,10 @@ export const MfaRequiredError = define('MFA_REQUIRED', 'This needs a session tha
 export const PasswordUnchangedError = define('PASSWORD_UNCHANGED', 'The new password is the current one', 400)
 export const InvalidResetTokenError = define('INVALID_RESET_TOKEN', 'The reset token is invalid, spent or expired', 400)
 export const MfaAlreadyEnabledError = define('MFA_ALREADY_ENABLED', 'TOTP is already enabled; remove it first', 409)
-/** A wrong code while enrolling or removing a factor (400), or in the login's second step (401). */
+/** A wrong code while enrolling or removing a factor (400), or unauthorized() in a sign-in step. */
 export const MfaCodeInvalidError = define('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 400)
-export const MfaCodeRefusedError = define('MFA_CODE_INVALID', 'The code is wrong, already used or expired', 401)
 export const MfaTokenInvalidError = define('MFA_TOKEN_INVALID', 'The mfa_token is invalid, spent or expired: log in again', 401)
-/** A passkey registration that does not verify (400), or a passkey sign-in that does not (401). */
+/** A passkey registration that does not verify (400), or unauthorized() a passkey sign-in that does not. */
 export const PasskeyInvalidError = define('PASSKEY_INVALID', 'The passkey response does not verify', 400)
-export const PasskeyRefusedError = define('PASSKEY_INVALID', 'The passkey response does not verify', 401)
 /** A sensitive change (step-up) in a session that signed in longer than REAUTH_MAX_AGE ago: POST /auth/reauthenticate first. */
 export const ReauthRequiredError = define('REAUTH_REQUIRED', 'This change needs a recent sign-in: reauthenticate, then retry', 401)

@@ -8,7 +8,7 @@ import {
   generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
   type AuthenticationResponseJSON, type RegistrationResponseJSON
 } from '@simplewebauthn/server'
-import { NotFoundError, PasskeyInvalidError, PasskeyRefusedError } from '../errors.ts'
+import { NotFoundError, PasskeyInvalidError, unauthorized } from '../errors.ts'
 import { USERNAME_PATTERN } from '../accounts/accounts.ts'
 import type { MfaStore, PasskeyRow } from './store.ts'
 
@@ -150,13 +150,13 @@ export function createPasskeys (deps: { store: MfaStore, rpId: string, rpName: s
      * (401). `userId`: only a passkey of that user will do (a reauthentication).
      */
     async authenticate (response: AuthenticationResponseJSON, userId?: string): Promise<PasskeySignIn> {
-      if (typeof response?.id !== 'string' || !isCredentialId(response.id) || challengeOf(response.response?.clientDataJSON) === undefined) throw new PasskeyRefusedError()
+      if (typeof response?.id !== 'string' || !isCredentialId(response.id) || challengeOf(response.response?.clientDataJSON) === undefined) throw unauthorized(new PasskeyInvalidError())
       const row = await store.findPasskey(response.id)
       // Another user's passkey is refused before its signature or challenge is looked at: nothing of theirs is spent.
-      if (row === null || (userId !== undefined && row.userId !== userId)) throw new PasskeyRefusedError()
+      if (row === null || (userId !== undefined && row.userId !== userId)) throw unauthorized(new PasskeyInvalidError())
       // A discoverable response names its user: it must be the credential's.
       const handle = response.response.userHandle
-      if (typeof handle === 'string' && handle !== '' && handle !== Buffer.from(userHandle(row.userId)).toString('base64url')) throw new PasskeyRefusedError()
+      if (typeof handle === 'string' && handle !== '' && handle !== Buffer.from(userHandle(row.userId)).toString('base64url')) throw unauthorized(new PasskeyInvalidError())
       let info
       try {
         const out = await verifyAuthenticationResponse({
@@ -167,13 +167,13 @@ export function createPasskeys (deps: { store: MfaStore, rpId: string, rpName: s
           credential: { id: row.id, publicKey: new Uint8Array(row.publicKey), counter: Number(row.counter), transports: row.transports as never },
           requireUserVerification: false
         })
-        if (!out.verified) throw new PasskeyRefusedError()
+        if (!out.verified) throw unauthorized(new PasskeyInvalidError())
         info = out.authenticationInfo
       } catch {
-        throw new PasskeyRefusedError()
+        throw unauthorized(new PasskeyInvalidError())
       }
       // The counter moves forward once: a concurrent use of the same signature loses here.
-      if (!await store.advanceCounter(row.id, BigInt(info.newCounter))) throw new PasskeyRefusedError()
+      if (!await store.advanceCounter(row.id, BigInt(info.newCounter))) throw unauthorized(new PasskeyInvalidError())
       // RFC 8176: hwk for a key bound to one device, swk for a synced one; "user" when the authenticator verified the user.
       const amr = [info.credentialDeviceType === 'singleDevice' ? 'hwk' : 'swk', ...(info.userVerified ? ['user'] : [])]
       return { userId: row.userId, amr }

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { createHmac, createSecretKey } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
-import { DpopProofInvalidError, UseDpopNonceError, UseDpopNonceResourceError } from '../errors.ts'
+import { DpopProofInvalidError, unauthorized, UseDpopNonceError } from '../errors.ts'
 import { createDpop, createMemoryReplayStore, createRedisReplayStore, normalizeHtu, NonceError, ProofError } from '../tokens/dpop.ts'
 import { createCommandRedis } from '../db/redis.ts'
 import { authMode } from '../routes/auth/token-response.ts'
@@ -76,7 +76,7 @@ export default fp(async function dpopPlugin (app, opts: { config: Config, redisP
       return await check(request, reply, undefined, () => new UseDpopNonceError())
     },
     async forResource (request, reply, accessToken, jkt) {
-      const presented = await check(request, reply, accessToken, () => new UseDpopNonceResourceError())
+      const presented = await check(request, reply, accessToken, () => unauthorized(new UseDpopNonceError()))
       if (presented !== jkt) throw new DpopProofInvalidError('the proof is signed by another key than the token is bound to')
     }
   }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server'
 import type { Config } from '../../config.ts'
-import { NotFoundError, PasskeyRefusedError } from '../../errors.ts'
+import { NotFoundError, PasskeyInvalidError, unauthorized } from '../../errors.ts'
 import { isCredentialId } from '../../mfa/passkeys.ts'
 import { AuthModeHeaders, NO_CONTROL_CHARS, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
@@ -116,7 +116,7 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
       throw err
     }
     const user = await app.accounts.byId(signIn.userId)
-    if (user === undefined || user.disabled) throw new PasskeyRefusedError()
+    if (user === undefined || user.disabled) throw unauthorized(new PasskeyInvalidError())
     app.metrics.login('ok', 'passkey')
     const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, signIn.amr)
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, amr: signIn.amr }, 'login with a passkey')

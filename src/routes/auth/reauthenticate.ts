@@ -5,7 +5,7 @@
 // the step-up. No new session, no refresh token, no cookie.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
-import { DpopProofInvalidError, InvalidCredentialsError, MfaCodeRefusedError, MfaRequiredError, PasskeyRefusedError, TokenRevokedError, ValidationError } from '../../errors.ts'
+import { DpopProofInvalidError, InvalidCredentialsError, MfaCodeInvalidError, MfaRequiredError, PasskeyInvalidError, TokenRevokedError, unauthorized, ValidationError } from '../../errors.ts'
 import { CodeSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 
 interface ReauthBody { password?: string, code?: string, passkey?: AuthenticationResponseJSON }
@@ -49,7 +49,7 @@ export default async function reauthenticateRoutes (app: FastifyInstance) {
       await codeAttempt.uncount()
       throw err
     }
-    if (used === false) throw new MfaCodeRefusedError() // stays counted
+    if (used === false) throw unauthorized(new MfaCodeInvalidError()) // stays counted
     await codeAttempt.uncount()
     return ['pwd', 'otp']
   }
@@ -89,7 +89,7 @@ export default async function reauthenticateRoutes (app: FastifyInstance) {
       throw err
     }
     const user = await app.accounts.byId(sub)
-    if (user === undefined || user.disabled) throw how === 'passkey' ? new PasskeyRefusedError() : new InvalidCredentialsError()
+    if (user === undefined || user.disabled) throw how === 'passkey' ? unauthorized(new PasskeyInvalidError()) : new InvalidCredentialsError()
     const now = Date.now()
     if (!await app.sessionAuth.restamp(sid, sub, amr, now)) throw new TokenRevokedError()
     const access = app.tokens.issue(user, sid, { amr, authTime: Math.floor(now / 1000), endsAt: Math.floor(session.expiresAt.getTime() / 1000) }, session.dpopJkt)

@@ -1,7 +1,7 @@
 // TOTP enrolment and removal, and the second step of a password login.
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
-import { MfaCodeInvalidError, MfaCodeRefusedError, MfaTokenInvalidError } from '../../errors.ts'
+import { MfaCodeInvalidError, MfaTokenInvalidError, unauthorized } from '../../errors.ts'
 import { AuthModeHeaders, CodeSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
 import { authMode, sendTokens, withCookies } from './token-response.ts'
 import { RECOVERY_CODES } from '../../mfa/totp.ts'
@@ -129,7 +129,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     const taken = await app.mfaTokens.take(request.body.mfa_token)
     let used
     try {
-      used = await useCode(taken.userId, request.body.code, reply, () => new MfaCodeRefusedError())
+      used = await useCode(taken.userId, request.body.code, reply, () => unauthorized(new MfaCodeInvalidError()))
     } catch (err) {
       await app.mfaTokens.giveBack(taken)
       if ((err as { code?: string }).code === 'MFA_CODE_INVALID') {
