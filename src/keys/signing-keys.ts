@@ -12,6 +12,7 @@
 //              lifetime + clock skew);
 //   retired    past that: no longer published, no longer verifying;
 //   revoked    an emergency: refused at once, never verifies again.
+import { CLOCK_SKEW_MS } from '../tokens/claims.ts'
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { seal, unseal } from './sealed.ts'
 
@@ -33,7 +34,6 @@ export interface KeyView { kid: string, alg: string, state: KeyState, createdAt:
 /** Material for fast-jwt: a PEM pair, or an HMAC secret. */
 export interface KeyMaterial { kid: string, alg: KeyAlgorithm, signingKey: string, verifyingKey: string }
 
-const CLOCK_SKEW_MS = 60_000
 const KEK_INFO = 'auth-service signing keys v1'
 
 /** The state of every key at `now`; `retireAfterMs` is how long a key verifies after it stopped signing. */
@@ -121,4 +121,5 @@ export function keyViews (rows: KeyRow[], now: number, retireAfterMs: number): K
   return rows.map((r) => toView(r, states.get(r.kid)!)).sort((a, b) => a.signsFrom.localeCompare(b.signsFrom))
 }
 
+/** A key verifies this much past the last token it signed: one clock skew. */
 export const KEY_RETIRE_SKEW_MS = CLOCK_SKEW_MS

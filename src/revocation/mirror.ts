@@ -12,6 +12,7 @@
 // - a signing key (kid) revoked in an emergency: every token it signed is refused.
 // A `key-set` message is no revocation: it tells every instance that the
 // signing keys changed (a rotation), so that they re-read them now.
+import { CLOCK_SKEW_MS } from '../tokens/claims.ts'
 import { ServiceUnavailableError } from '../errors.ts'
 
 /** `at`: when it was published (ms), to measure how long it took to arrive. */
@@ -27,7 +28,9 @@ export interface RevocableClaims { sid: string, sub: string, ver?: number }
 
 /** ACCESS_TOKEN_TTL's upper bound (config.ts). */
 export const MAX_ACCESS_TOKEN_TTL = 86_400
-const CLOCK_SKEW_MS = 5 * 60_000
+// A revocation outlives every token it covers by five clock skews: keeping
+// it a few minutes longer costs nothing, and a late verifier stays covered.
+const REVOCATION_MARGIN_MS = 5 * CLOCK_SKEW_MS
 
 /**
  * Until when a revocation made at `fromMs` must be kept: as long as any token
@@ -35,12 +38,12 @@ const CLOCK_SKEW_MS = 5 * 60_000
  * rolling deploy uses and whatever their clocks say.
  */
 export function revocationUntil (fromMs: number): number {
-  return fromMs + MAX_ACCESS_TOKEN_TTL * 1000 + CLOCK_SKEW_MS
+  return fromMs + MAX_ACCESS_TOKEN_TTL * 1000 + REVOCATION_MARGIN_MS
 }
 
 /** The oldest revocation that can still cover a live token. */
 export function revocationHorizon (nowMs = Date.now()): Date {
-  return new Date(nowMs - MAX_ACCESS_TOKEN_TTL * 1000 - CLOCK_SKEW_MS)
+  return new Date(nowMs - MAX_ACCESS_TOKEN_TTL * 1000 - REVOCATION_MARGIN_MS)
 }
 
 export interface RevocationBackend {

@@ -5,10 +5,10 @@ import type { FastifyInstance } from 'fastify'
 export default async function healthRoutes (app: FastifyInstance) {
   let databaseDownSince: number | undefined
 
-  app.get('/health/live', { config: { rateLimit: false }, schema: { tags: ['health'] } }, async function live () {
+  app.get('/health/live', { schema: { tags: ['health'] } }, async function live () {
     return { status: 'ok' }
   })
-  app.get('/health/ready', { config: { rateLimit: false }, schema: { tags: ['health'] } }, async function ready (_request, reply) {
+  app.get('/health/ready', { schema: { tags: ['health'] } }, async function ready (_request, reply) {
     const [database, revocations] = await Promise.all([
       app.db.ping().then(() => 'up', () => 'down'),
       // Up only when the mirror is trusted: synced and hearing every change.

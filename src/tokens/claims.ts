@@ -23,6 +23,9 @@ export interface SignIn { amr: string[], authTime: number, endsAt?: number }
 
 export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
 
+/** How far apart two clocks may be (instances of this service, services that verify its tokens). */
+export const CLOCK_SKEW_MS = 60_000
+
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 // RFC 6750 b64token, bounded: no header parsing work for absurd inputs. The
 // scheme is Bearer, or DPoP for a token bound to a key (RFC 9449 section 7.1).
