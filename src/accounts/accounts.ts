@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { InvalidCredentialsError, PasswordTooCommonError, UsernameTakenError, ValidationError } from '../errors.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import type { AccountStore } from './store.ts'
-import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../passwords/hasher.ts'
+import type { PasswordHasher } from '../passwords/hasher.ts'
+import { isCommonPassword, passwordLength, PASSWORD_MAX, PASSWORD_MIN } from '../passwords/policy.ts'
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
 const usernameRe = new RegExp(USERNAME_PATTERN)

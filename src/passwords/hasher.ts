@@ -1,34 +1,12 @@
-// Password rules (NIST SP 800-63B) and hashing. Hashing and comparison run in a
-// worker pool sized to the machine, so a storm of logins slows logins, not the
-// token checks on the event loop.
+// Password hashing. Hashing and comparison run in a worker pool sized to the
+// machine, so a storm of logins slows logins, not the token checks on the
+// event loop.
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
-
-const commonPasswords = new Set(
-  readFileSync(fileURLToPath(new URL('../../data/common-passwords.txt', import.meta.url)), 'utf8')
-    .split('\n').filter(Boolean).map((p) => p.toLowerCase())
-)
-
-export const PASSWORD_MIN = 8
-export const PASSWORD_MAX = 256
-
-/** NFKC so that one password typed on two keyboards is one password (SP 800-63B 5.1.1.2). */
-export function normalizePassword (password: string): string {
-  return password.normalize('NFKC')
-}
-
-/** Length in characters (code points), as a user counts them. */
-export function passwordLength (password: string): number {
-  return Array.from(password).length
-}
-
-export function isCommonPassword (password: string): boolean {
-  return commonPasswords.has(normalizePassword(password).toLowerCase())
-}
+import { normalizePassword } from './policy.ts'
 
 // bcrypt reads only the first 72 bytes: hashing a SHA-256 digest of the whole
 // password first means no byte of a long password is ever ignored. Base64

@@ -2,7 +2,8 @@ import t from 'tap'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
 import { eventually } from '../helpers/servers.ts'
-import { createPasswordHasher, isCommonPassword, passwordLength } from '../../src/passwords/hasher.ts'
+import { createPasswordHasher } from '../../src/passwords/hasher.ts'
+import { isCommonPassword, passwordLength } from '../../src/passwords/policy.ts'
 
 t.test('hashing runs off the main thread and leaves the event loop free', async (t) => {
   const hasher = createPasswordHasher({ cost: 10, workers: 1 })
