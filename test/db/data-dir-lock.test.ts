@@ -69,16 +69,9 @@ const canUnshare = spawnSync('unshare', [...unshare, 'true']).status === 0
 t.test('a second service in another PID namespace (a second container on the volume) refuses too', { skip: canUnshare ? false : 'unshare --pid --fork --mount-proc does not work here (needs util-linux unshare and root)' }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'auth-ns-'))
   const inNamespace = async () => {
-    const port = await freePort()
-    const proc = spawn('unshare', [...unshare, process.execPath, 'src/server.ts'], {
-      env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: String(port), BCRYPT_COST: '4', LOG_LEVEL: 'info', DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let output = ''
-    proc.stdout.on('data', (d) => { output += d })
-    proc.stderr.on('data', (d) => { output += d })
-    t.teardown(() => { proc.kill('SIGKILL') })
-    return { proc, port, base: `http://127.0.0.1:${port}`, output: () => output }
+    const s = await spawnService({ DATA_DIR: dataDir }, { wrapper: ['unshare', ...unshare] })
+    t.teardown(() => { s.proc.kill('SIGKILL') })
+    return s
   }
   const first = await inNamespace()
   await ready(first.base)
