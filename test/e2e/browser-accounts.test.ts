@@ -33,17 +33,23 @@ async function signOut (page: Page): Promise<void> {
   await page.locator('#signed-out').waitFor({ state: 'visible' })
 }
 
-const sessionMethods = (page: Page) => page.locator('#sessions tr td:nth-child(3)').allTextContents()
-
-t.test('register a passkey in the SPA, sign out, sign in with it (no username, no password)', async (t) => {
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
+/** A page of the SPA with a CDP virtual platform authenticator (resident keys, user verification) attached. */
+async function withAuthenticator (context: BrowserContext) {
   const page = await open(context)
   const cdp = await context.newCDPSession(page)
   await cdp.send('WebAuthn.enable')
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true }
   })
+  return { page, cdp, authenticatorId }
+}
+
+const sessionMethods = (page: Page) => page.locator('#sessions tr td:nth-child(3)').allTextContents()
+
+t.test('register a passkey in the SPA, sign out, sign in with it (no username, no password)', async (t) => {
+  const context = await browser.newContext()
+  t.teardown(() => context.close())
+  const { page, cdp, authenticatorId } = await withAuthenticator(context)
   const username = uniqueName('passkey')
   await signUp(page, username)
   await page.fill('#passkey-add input[name=name]', 'Test laptop')
@@ -71,12 +77,7 @@ t.test('register a passkey in the SPA, sign out, sign in with it (no username, n
 t.test('a password session of a passkey user starts TOTP: the Security card asks for proof, a passkey gives it, the call is sent again', async (t) => {
   const context = await browser.newContext()
   t.teardown(() => context.close())
-  const page = await open(context)
-  const cdp = await context.newCDPSession(page)
-  await cdp.send('WebAuthn.enable')
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true }
-  })
+  const { page } = await withAuthenticator(context)
   const username = uniqueName('stepup')
   await signUp(page, username)
   await page.fill('#passkey-add input[name=name]', 'Laptop')
