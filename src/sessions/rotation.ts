@@ -93,7 +93,7 @@ export function createRotation (deps: {
     let current = raw
     let currentId = id
     for (let i = 0; i < MAX_CHAIN_WALK; i++) {
-      const child = await store.successorOf(currentId)
+      const child = await store.childOf(currentId)
       if (child === null) break
       current = successorOf(current)
       if (hashToken(current) !== child.tokenHash) break

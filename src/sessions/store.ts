@@ -203,7 +203,7 @@ export function createSessionStore (deps: { prisma: PrismaClient, query: Databas
     },
 
     /** The token a rotation of `tokenId` inserted, if any. */
-    successorOf (tokenId: string) {
+    childOf (tokenId: string) {
       return prisma.refreshToken.findUnique({ where: { parentId: tokenId }, select: { id: true, tokenHash: true, usedAt: true, expiresAt: true } })
     }
   }
