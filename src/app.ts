@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/database.ts'
-import { bearerErrors, dpopErrors, errorBody, refusalOf, InternalError, ServiceUnavailableError } from './errors.ts'
+import { bearerErrors, dpopErrors, errorBody, errorCodes, refusalOf, InternalError, ServiceUnavailableError } from './errors.ts'
 import dbPlugin from './plugins/db.ts'
 import revocationListPlugin from './plugins/revocation-list.ts'
 import tokensPlugin from './plugins/tokens.ts'
@@ -48,6 +48,11 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
       return send(reply, refusal.statusCode, refusal.code, refusal.message)
     }
     if (err.code === 'SERVICE_UNAVAILABLE') return send(reply, 503, 'SERVICE_UNAVAILABLE', new ServiceUnavailableError().message)
+    // Another service that cannot be reached, under its own code (an identity provider): its fixed message, never the cause.
+    if (status === 503 && errorCodes.has(err.code)) {
+      fastify.log.warn({ reqId: request.id, code: err.code, cause: (err.cause as Error | undefined)?.message }, 'an outside service is unavailable')
+      return send(reply, 503, err.code, err.message)
+    }
     // A database error while the database is unreachable is an outage, not a bug.
     const dbDown = await db.ping().then(() => false, () => true)
     if (dbDown) {

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path'
 import { MAX_ACCESS_TOKEN_TTL } from './revocation/mirror.ts'
 import type { RedisTarget } from './db/redis.ts'
+import { OIDC_NAMES, oidcConfig, type OidcConfig } from './config/oidc.ts'
 import { ConfigError, bool, int, keyAlgorithm, nonEmpty, publicUrl, redisTarget, secret, trustProxy, url, webauthn, type Env } from './config/parse.ts'
 
 export { ConfigError }
@@ -69,6 +70,8 @@ export interface Config {
   reauthMaxAge: number
   /** The service's public origin (scheme, host, port): DPoP's htu and the links it hands out; unset: taken from each request. */
   publicUrl: string | undefined
+  /** Sign-in with OpenID Connect providers; no providers: off. */
+  oidc: OidcConfig
 }
 
 export interface Setting {
@@ -167,14 +170,17 @@ export const SETTINGS: readonly Setting[] = [
   row('DPOP_REQUIRED', 'off', 'header: header-mode logins must bind their session to a DPoP key', (env) => ({ dpopRequiredForHeaderMode: bool(env, 'DPOP_REQUIRED', false, 'header', 'off') })),
   row('DPOP_NONCE', 'off', 'on: DPoP proofs must carry the service\'s nonce', (env) => ({ dpopNonce: bool(env, 'DPOP_NONCE', false, 'on', 'off') })),
   row('REAUTH_MAX_AGE', '600', 'seconds after a sign-in within which a sensitive change needs no reauthentication', (env) => ({ reauthMaxAge: int(env, 'REAUTH_MAX_AGE', 600, 10, 86400) })),
-  row('PUBLIC_URL', 'unset: each request\'s scheme and host', 'the service\'s public origin (DPoP htu, links)', (env) => ({ publicUrl: publicUrl(env) }))
+  row('PUBLIC_URL', 'unset: each request\'s scheme and host', 'the service\'s public origin (DPoP htu, links, OpenID Connect redirect URIs)', (env) => ({ publicUrl: publicUrl(env) })),
+  // One block of variables per provider; `<NAME>` stands for each name in OIDC_PROVIDERS, upper case.
+  row(OIDC_NAMES, 'unset: no providers', 'sign-in with OpenID Connect providers: OIDC_PROVIDERS names them (google,corp), each with its issuer, client id and secret, scopes, label and whether its verified emails are trusted; OIDC_RETURN_ORIGINS lists where a sign-in may return to (default: CORS_ORIGINS and PUBLIC_URL)', (env) => ({ oidc: oidcConfig(env) }))
 ]
 
 /** A row's view of the environment: its own variables, nothing else. */
 function only (env: Env, names: string[]): Env {
+  const patterns = names.filter((n) => n.includes('<NAME>')).map((n) => new RegExp(`^${n.replace('<NAME>', '[A-Z0-9]+')}$`))
   return new Proxy(env, {
     get (target, name) {
-      if (typeof name === 'string' && !names.includes(name)) throw new Error(`config.ts: a row for ${names.join(', ')} reads ${name}: add it to the row's names`)
+      if (typeof name === 'string' && !names.includes(name) && !patterns.some((p) => p.test(name))) throw new Error(`config.ts: a row for ${names.join(', ')} reads ${name}: add it to the row's names`)
       return target[name as string]
     }
   })

@@ -127,3 +127,15 @@ export const MfaTokenInvalidError = define('MFA_TOKEN_INVALID', 'The mfa_token i
 export const PasskeyInvalidError = define('PASSKEY_INVALID', 'The passkey response does not verify', 400)
 /** A sensitive change (step-up) in a session that signed in longer than REAUTH_MAX_AGE ago: POST /auth/reauthenticate first. */
 export const ReauthRequiredError = define('REAUTH_REQUIRED', 'This change needs a recent sign-in: reauthenticate, then retry', 401)
+
+// Sign-in with an OpenID Connect provider. At the callback these travel as
+// `#error=<code>` to the return_to page; elsewhere as the usual JSON answer.
+export const ReturnToInvalidError = define('RETURN_TO_INVALID', 'return_to must be a URL on an allowed origin (OIDC_RETURN_ORIGINS)', 400)
+export const OidcStateInvalidError = define('OIDC_STATE_INVALID', 'The sign-in is unknown, spent or expired, or was started in another browser: start again', 400)
+export const OidcIdTokenInvalidError = define('OIDC_ID_TOKEN_INVALID', 'The provider\'s answer does not verify', 401)
+export const OidcLoginCodeInvalidError = define('OIDC_LOGIN_CODE_INVALID', 'The login_code is invalid, spent or expired: sign in again', 400)
+export const OidcProviderUnavailableError = define('OIDC_PROVIDER_UNAVAILABLE', 'The identity provider cannot be reached; retry shortly', 503)
+export const OidcLogoutTokenInvalidError = define('OIDC_LOGOUT_TOKEN_INVALID', 'The logout token is invalid: %s', 400)
+export const AccountDisabledError = define('ACCOUNT_DISABLED', 'This account is disabled', 403)
+export const IdentityTakenError = define('IDENTITY_TAKEN', 'That identity signs in to another account', 409)
+export const LastSignInMethodError = define('LAST_SIGN_IN_METHOD', 'This is the account\'s last way to sign in: add a password, a passkey or another identity first', 409)

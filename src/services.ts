@@ -24,6 +24,12 @@ import { createPasskeys } from './mfa/passkeys.ts'
 import { createStepUp } from './mfa/step-up.ts'
 import { createMfaStore } from './mfa/store.ts'
 import { createSessionAuth } from './sessions/session-auth.ts'
+import { createOidcStore } from './oidc/store.ts'
+import { createProviders } from './oidc/providers.ts'
+import { createOidcFlow } from './oidc/flow.ts'
+import { createIdentities } from './oidc/identities.ts'
+import { createProviderTokens } from './oidc/provider-tokens.ts'
+import { createLoginCodes } from './oidc/login-codes.ts'
 
 export interface ServiceDeps {
   config: Config
@@ -70,8 +76,11 @@ export function createServices (deps: ServiceDeps) {
     hasher: passwords,
     revocations,
     userRevocation,
-    resetTtl: config.passwordResetTtl
+    resetTtl: config.passwordResetTtl,
+    reauthMaxAge: config.reauthMaxAge
   })
+  const oidcStore = createOidcStore({ prisma, query })
+  const providers = createProviders(config.oidc, config.publicUrl)
   const services = {
     passwords,
     accounts,
@@ -85,13 +94,21 @@ export function createServices (deps: ServiceDeps) {
     mfaTokens,
     passkeys,
     stepUp: createStepUp({ store: mfaStore, maxAge: config.reauthMaxAge }),
-    sessionAuth: createSessionAuth({ store: sessionStore })
+    sessionAuth: createSessionAuth({ store: sessionStore }),
+    // Sign-in with OpenID Connect providers (src/oidc/).
+    oidc: {
+      providers,
+      flow: createOidcFlow({ providers, store: oidcStore, returnOrigins: config.oidc.returnOrigins }),
+      identities: createIdentities({ store: oidcStore, users: accountStore, sessions: sessionStore, endOpenedBy: sessions.endOpenedBy, revocations }),
+      tokens: createProviderTokens({ store: oidcStore }),
+      loginCodes: createLoginCodes({ store: oidcStore })
+    }
   }
 
   /** Deletes what no check needs anymore: expired tokens, challenges, old sessions. */
   async function pruneAll () {
-    const [pruned, resets, mfa, challenges] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune()])
-    return { ...pruned, resets, mfa, challenges }
+    const [pruned, resets, mfa, challenges, oidc] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune(), oidcStore.prune(new Date())])
+    return { ...pruned, resets, mfa, challenges, oidc }
   }
 
   return { ...services, pruneAll, close: () => passwords.close() }

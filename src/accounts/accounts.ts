@@ -16,7 +16,7 @@ export interface AccountUser { id: string, username: string, roles: string[], di
  * (a session opens only if no password change came between), `totp` whether
  * a password login needs a second step.
  */
-export type CheckedUser = AccountUser & { passwordHash: string, passwordVersion: number, totp: boolean }
+export type CheckedUser = AccountUser & { passwordHash: string | null, passwordVersion: number, totp: boolean }
 
 export function toAccountUser (u: { id: string, username: string, disabled: boolean, tokenVersion: number, roles: Array<{ roleName: string }> }): AccountUser {
   return { id: u.id, username: u.username, disabled: u.disabled, tokenVersion: u.tokenVersion, roles: u.roles.map((r) => r.roleName) }
@@ -56,7 +56,8 @@ export function createAccounts (deps: { store: AccountStore, hasher: PasswordHas
     const user = usernameRe.test(username)
       ? await store.findForLogin(username.toLowerCase())
       : undefined
-    if (user === undefined) {
+    // No such user, or no password (signs in with a provider): the same comparison's cost, the same answer.
+    if (user === undefined || user.passwordHash === null) {
       await hasher.verifyNothing(password)
       throw new InvalidCredentialsError()
     }
@@ -82,7 +83,7 @@ export function createAccounts (deps: { store: AccountStore, hasher: PasswordHas
    * stays), and it replaces only the hash that was checked.
    */
   async function rehashIfNeeded (user: CheckedUser, password: string): Promise<boolean> {
-    if (!hasher.needsRehash(user.passwordHash)) return false
+    if (user.passwordHash === null || !hasher.needsRehash(user.passwordHash)) return false
     const fresh = await hasher.hash(password)
     return await store.replaceHash(user.id, user.passwordHash, fresh)
   }

@@ -24,12 +24,16 @@ export interface LoginRow {
   roles: string[]
   disabled: boolean
   tokenVersion: number
-  passwordHash: string
+  /** Null: no password (an account made by a sign-in with a provider). */
+  passwordHash: string | null
   passwordVersion: number
   totp: boolean
 }
 
-export interface NewUser { id: string, username: string, usernameKey: string, passwordHash: string, roles: string[] }
+export interface NewIdentity { id: string, provider: string, issuer: string, subject: string, email: string | null, lastUsedAt: Date }
+
+/** `passwordHash` null: no password (an account made by a sign-in with a provider); `email` verified when `verifiedEmailKey` is set. */
+export interface NewUser { id: string, username: string, usernameKey: string, passwordHash: string | null, roles: string[], email?: string, verifiedEmailKey?: string }
 
 // The login's lookup: the user and its roles in one statement, straight to
 // the driver. Through Prisma it was two queries and most of a login's
@@ -39,11 +43,21 @@ const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwo
   EXISTS (SELECT 1 FROM "TotpFactor" f WHERE f."userId" = u.id AND f."confirmedAt" IS NOT NULL) AS totp`
 const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v3', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
 const FIND_BY_ID: Statement = { name: 'login_reread_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
+const FIND_BY_VERIFIED_EMAIL: Statement = { name: 'login_by_email_v1', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."verifiedEmailKey" = $1` }
 // Only a hash that is still the one checked is replaced: never a password changed meanwhile.
 const REHASH: Statement = { name: 'login_rehash_v1', text: 'UPDATE "User" SET "passwordHash" = $3 WHERE id = $1::uuid AND "passwordHash" = $2 RETURNING id' }
 const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: 'SELECT max(substring("passwordHash" from \'^\\$2[abxy]?\\$(\\d\\d)\\$\')::int) AS cost FROM "User"' }
 
-const created = (u: NewUser) => ({ id: u.id, username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, roles: { create: u.roles.map((roleName) => ({ roleName })) } })
+const created = (u: NewUser) => ({
+  id: u.id,
+  username: u.username,
+  usernameKey: u.usernameKey,
+  passwordHash: u.passwordHash,
+  email: u.email ?? null,
+  emailVerified: u.verifiedEmailKey !== undefined,
+  verifiedEmailKey: u.verifiedEmailKey ?? null,
+  roles: { create: u.roles.map((roleName) => ({ roleName })) }
+})
 
 export function createAccountStore (deps: { prisma: PrismaClient, query: Database['query'] }) {
   const { prisma, query } = deps
@@ -54,6 +68,9 @@ export function createAccountStore (deps: { prisma: PrismaClient, query: Databas
     findForLogin: async (usernameKey: string): Promise<LoginRow | undefined> => (await query<LoginRow>(FIND_FOR_LOGIN, [usernameKey]))[0],
 
     findForLoginById: async (id: string): Promise<LoginRow | undefined> => (await query<LoginRow>(FIND_BY_ID, [id]))[0],
+
+    /** The user who verified this address (lower case), if any. */
+    findForLoginByVerifiedEmail: async (emailKey: string): Promise<LoginRow | undefined> => (await query<LoginRow>(FIND_BY_VERIFIED_EMAIL, [emailKey]))[0],
 
     /** Replaces `checkedHash` by `fresh` (a re-hash, not a password change); false if the hash is no longer the one checked. */
     async replaceHash (id: string, checkedHash: string, fresh: string): Promise<boolean> {
@@ -71,6 +88,10 @@ export function createAccountStore (deps: { prisma: PrismaClient, query: Databas
 
     /** Throws a unique violation if the name is taken. */
     insertUser: (user: NewUser): Promise<UserWithRoles> => prisma.user.create({ data: created(user), include: userWithRoles }),
+
+    /** A user made by a sign-in with a provider, with the identity it came with, in one statement: never one without the other. */
+    insertUserWithIdentity: (user: NewUser, identity: NewIdentity): Promise<UserWithRoles> =>
+      prisma.user.create({ data: { ...created(user), identities: { create: identity } }, include: userWithRoles }),
 
     /** The same, without reading the user back. */
     async insertUserOnly (user: NewUser): Promise<void> {

@@ -5,12 +5,14 @@
 // it back for another try (the per-account limit on wrong codes bounds them).
 import { randomBytes } from 'node:crypto'
 import { MfaTokenInvalidError } from '../errors.ts'
-import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
+import { hashToken, TOKEN_SHAPE, type Federation } from '../sessions/sessions.ts'
 import type { MfaStore } from './store.ts'
 
 export const MFA_TOKEN_TTL = 300
 
-export interface TakenMfaToken { tokenHash: string, userId: string, passwordVersion: number }
+/** `first`: how the first step signed in (amr), and through which identity and provider session when at a provider. */
+export interface TakenMfaToken { tokenHash: string, userId: string, passwordVersion: number, first: FirstStep }
+export interface FirstStep { amr: string[], federation?: Federation }
 
 export function createMfaTokens (deps: { store: MfaStore, ttl?: number }) {
   const { store } = deps
@@ -18,9 +20,10 @@ export function createMfaTokens (deps: { store: MfaStore, ttl?: number }) {
 
   return {
     ttl,
-    async issue (userId: string, passwordVersion: number): Promise<string> {
+    async issue (userId: string, passwordVersion: number, first: FirstStep = { amr: ['pwd'] }): Promise<string> {
       const raw = randomBytes(32).toString('base64url')
-      await store.insertMfaToken({ tokenHash: hashToken(raw), userId, passwordVersion, expiresAt: new Date(Date.now() + ttl * 1000) })
+      const federation = first.federation
+      await store.insertMfaToken({ tokenHash: hashToken(raw), userId, passwordVersion, expiresAt: new Date(Date.now() + ttl * 1000), amr: first.amr, identityId: federation?.identityId ?? null, idpSid: federation?.idpSid ?? null })
       return raw
     },
 
@@ -30,7 +33,8 @@ export function createMfaTokens (deps: { store: MfaStore, ttl?: number }) {
       const tokenHash = hashToken(raw)
       if (!await store.takeMfaToken(tokenHash, new Date())) throw new MfaTokenInvalidError()
       const row = await store.getMfaToken(tokenHash)
-      return { tokenHash, ...row }
+      const federation = row.identityId === null ? undefined : { identityId: row.identityId, idpSid: row.idpSid }
+      return { tokenHash, userId: row.userId, passwordVersion: row.passwordVersion, first: { amr: row.amr, federation } }
     },
 
     /** A wrong code: the token may be tried again until it expires. */

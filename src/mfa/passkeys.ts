@@ -8,7 +8,7 @@ import {
   generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
   type AuthenticationResponseJSON, type RegistrationResponseJSON
 } from '@simplewebauthn/server'
-import { NotFoundError, PasskeyInvalidError, unauthorized } from '../errors.ts'
+import { LastSignInMethodError, NotFoundError, PasskeyInvalidError, unauthorized } from '../errors.ts'
 import { USERNAME_PATTERN } from '../accounts/accounts.ts'
 import type { MfaStore, PasskeyRow } from './store.ts'
 
@@ -123,7 +123,9 @@ export function createPasskeys (deps: { store: MfaStore, rpId: string, rpName: s
     },
 
     async remove (userId: string, id: string): Promise<void> {
-      if (!await store.deletePasskey(userId, id)) throw new NotFoundError('No such passkey')
+      const result = await store.deletePasskey(userId, id)
+      if (result === 'unknown') throw new NotFoundError('No such passkey')
+      if (result === 'last') throw new LastSignInMethodError()
     },
 
     /** Request options: the named user's credentials, or none (a discoverable credential picks the user). */

@@ -22,7 +22,8 @@ export interface PasskeyRow {
 }
 export type NewPasskey = Omit<PasskeyRow, 'createdAt' | 'lastUsedAt'>
 export interface CredentialRef { id: string, transports: string[] }
-export interface MfaTokenRow { tokenHash: string, userId: string, passwordVersion: number, expiresAt: Date }
+/** `amr`: how the first step signed in; `identityId` and `idpSid`: a first step at a provider. */
+export interface MfaTokenRow { tokenHash: string, userId: string, passwordVersion: number, expiresAt: Date, amr: string[], identityId: string | null, idpSid: string | null }
 
 export function createMfaStore (deps: { prisma: PrismaClient }) {
   const { prisma } = deps
@@ -116,9 +117,24 @@ export function createMfaStore (deps: { prisma: PrismaClient }) {
     },
 
     /** True if the user had this passkey. */
-    async deletePasskey (userId: string, id: string): Promise<boolean> {
-      const { count } = await prisma.passkey.deleteMany({ where: { id, userId } })
-      return count === 1
+    /**
+     * Deletes the user's passkey unless it is their last way in (no
+     * password, no identity at a provider, no other passkey); the user's row
+     * is locked first, so two deletions at once cannot each count the other.
+     */
+    async deletePasskey (userId: string, id: string): Promise<'deleted' | 'last' | 'unknown'> {
+      return await prisma.$transaction(async (tx) => {
+        const rows = await tx.$queryRaw<Array<{ password: boolean, identities: number, others: number }>>`
+          SELECT u."passwordHash" IS NOT NULL AS password,
+                 (SELECT count(*)::int FROM "Identity" i WHERE i."userId" = u.id) AS identities,
+                 (SELECT count(*)::int FROM "Passkey" p WHERE p."userId" = u.id AND p.id <> ${id}) AS others
+            FROM "User" u WHERE u.id = ${userId}::uuid FOR UPDATE`
+        const row = rows[0]
+        if (row === undefined) return 'unknown'
+        if (!row.password && row.identities === 0 && row.others === 0 && await tx.passkey.count({ where: { id, userId } }) === 1) return 'last'
+        const { count } = await tx.passkey.deleteMany({ where: { id, userId } })
+        return count === 1 ? 'deleted' : 'unknown'
+      })
     },
 
     /** Moves the signature counter to `next` if it is a move forward (or both are 0: an authenticator without a counter). */
@@ -161,8 +177,8 @@ export function createMfaStore (deps: { prisma: PrismaClient }) {
       return count === 1
     },
 
-    getMfaToken: (tokenHash: string): Promise<{ userId: string, passwordVersion: number }> =>
-      prisma.mfaToken.findUniqueOrThrow({ where: { tokenHash }, select: { userId: true, passwordVersion: true } }),
+    getMfaToken: (tokenHash: string): Promise<Omit<MfaTokenRow, 'tokenHash' | 'expiresAt'>> =>
+      prisma.mfaToken.findUniqueOrThrow({ where: { tokenHash }, select: { userId: true, passwordVersion: true, amr: true, identityId: true, idpSid: true } }),
 
     async untakeMfaToken (tokenHash: string): Promise<void> {
       await prisma.mfaToken.updateMany({ where: { tokenHash }, data: { usedAt: null } })

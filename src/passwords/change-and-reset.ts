@@ -2,7 +2,7 @@
 // session ends at once, the calling one stays), an operator issues a
 // one-time reset token (every session ends), and the token sets a new one.
 import { randomBytes } from 'node:crypto'
-import { InvalidCredentialsError, InvalidResetTokenError, NotFoundError, PasswordUnchangedError } from '../errors.ts'
+import { InvalidCredentialsError, InvalidResetTokenError, NotFoundError, PasswordUnchangedError, ValidationError } from '../errors.ts'
 import { checkPassword, type Accounts } from '../accounts/accounts.ts'
 import type { PasswordHasher } from './hasher.ts'
 import { normalizePassword } from './policy.ts'
@@ -11,7 +11,7 @@ import { hashToken, TOKEN_SHAPE } from '../sessions/sessions.ts'
 import type { UserRevocation } from '../revocation/user-revocation.ts'
 import type { AccountStore } from '../accounts/store.ts'
 import type { MfaStore } from '../mfa/store.ts'
-import { assertStepUp, hasSecondFactor, type SecondFactorCounts } from '../mfa/step-up.ts'
+import { assertStepUp, hasSecondFactor, type SecondFactorCounts, type StepUpClaims } from '../mfa/step-up.ts'
 import type { PasswordStore } from './store.ts'
 import type { SessionStore } from '../sessions/store.ts'
 
@@ -28,6 +28,8 @@ export function createPasswordLife (deps: {
   revocations: RevocationList
   userRevocation: UserRevocation
   resetTtl: number
+  /** REAUTH_MAX_AGE: how fresh a session must be to set a first password. */
+  reauthMaxAge: number
 }) {
   const { store, users, mfa, accounts, hasher } = deps
 
@@ -40,13 +42,21 @@ export function createPasswordLife (deps: {
      * without its freshness: the current password is a fresh proof). Returns
      * the sessions it ended.
      */
-    async change (userId: string, sessionId: string, amr: string[], current: string, next: string): Promise<string[]> {
+    async change (userId: string, sessionId: string, claims: StepUpClaims, current: string | undefined, next: string): Promise<string[]> {
       checkPassword(next)
       const user = await accounts.byId(userId)
       if (user === undefined || user.disabled) throw new InvalidCredentialsError()
-      assertStepUp({ amr }, user.totp || await hasSecondFactor(mfa, userId), { now: Date.now() })
-      if (!await hasher.verify(current, user.passwordHash)) throw new InvalidCredentialsError()
-      if (normalizePassword(next) === normalizePassword(current)) throw new PasswordUnchangedError()
+      const secondFactor = user.totp || await hasSecondFactor(mfa, userId)
+      if (user.passwordHash === null) {
+        // A first password (an account of a provider's): no current one to prove, so the full step-up rule, freshness included.
+        if (current !== undefined) throw new ValidationError('this account has no password yet: send new_password alone')
+        assertStepUp(claims, secondFactor, { maxAge: deps.reauthMaxAge, now: Date.now() })
+      } else {
+        if (current === undefined) throw new ValidationError('current_password is required')
+        assertStepUp({ amr: claims.amr }, secondFactor, { now: Date.now() })
+        if (!await hasher.verify(current, user.passwordHash)) throw new InvalidCredentialsError()
+        if (normalizePassword(next) === normalizePassword(current)) throw new PasswordUnchangedError()
+      }
       const passwordHash = await hasher.hash(next)
       // The user's row is locked first (as every user-wide change does), so a
       // login that checked the old password either opened its session before

@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export type LoginResult = 'ok' | 'failed'
-/** How the login was made: a password alone, a password and its second step (counted at the second step), a passkey. */
-export type LoginMethod = 'password' | 'mfa' | 'passkey'
+/** How the login was made: a password alone, a first step and its second step (counted at the second step), a passkey, a provider. */
+export type LoginMethod = 'password' | 'mfa' | 'passkey' | 'oidc'
 export type RefreshResult = 'ok' | 'grace' | 'reuse_detected' | 'refused'
 
 export interface Metrics {
@@ -36,13 +36,13 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
   collectDefaultMetrics({ register: registry })
   const m = {
     requests: new Histogram({ name: 'auth_http_request_duration_seconds', help: 'API request durations, by route template, method and status class', labelNames: ['route', 'method', 'status_class'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
-    logins: new Counter({ name: 'auth_logins_total', help: 'Logins by method (password, mfa: a password and its second step, passkey) and result', labelNames: ['method', 'result'], registers: [registry] }),
+    logins: new Counter({ name: 'auth_logins_total', help: 'Logins by method (password, mfa: a first step and its second step, passkey, oidc: a provider) and result', labelNames: ['method', 'result'], registers: [registry] }),
     refreshes: new Counter({ name: 'auth_refreshes_total', help: 'Refreshes by result: ok, grace (a spent token answered inside REFRESH_REUSE_GRACE), reuse_detected (session ended), refused', labelNames: ['result'], registers: [registry] }),
     revocations: new Counter({ name: 'auth_revocations_total', help: 'Revocations this instance made, by scope: session, user, key', labelNames: ['scope'], registers: [registry] }),
     limited: new Counter({ name: 'auth_rate_limited_total', help: 'Requests refused by a rate limit, by limit', labelNames: ['limit'], registers: [registry] }),
     lag: new Histogram({ name: 'auth_revocation_propagation_seconds', help: 'Time from a revocation being published on one instance to this one hearing it', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [registry] })
   }
-  for (const method of ['password', 'mfa', 'passkey']) for (const result of ['ok', 'failed']) m.logins.inc({ method, result }, 0)
+  for (const method of ['password', 'mfa', 'passkey', 'oidc']) for (const result of ['ok', 'failed']) m.logins.inc({ method, result }, 0)
   for (const result of ['ok', 'grace', 'reuse_detected', 'refused']) m.refreshes.inc({ result }, 0)
   for (const scope of ['session', 'user', 'key']) m.revocations.inc({ scope }, 0)
 

@@ -2,14 +2,16 @@
 // its user lists theirs, and a timer prunes what no check needs anymore.
 // Refresh tokens are opaque, random and stored only as hashes.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { SessionStore } from './store.ts'
+import type { OpenedBy, SessionStore } from './store.ts'
 import { InvalidCredentialsError } from '../errors.ts'
 import { isId } from '../db/ids.ts'
 import type { AccountUser } from '../accounts/accounts.ts'
 import { revocationHorizon, revocationUntil, type RevocationList } from '../revocation/mirror.ts'
 
 /** `dpopJkt`: the thumbprint of the DPoP key the login proved, binding the session to it for life. */
-export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string }
+export interface SessionMeta { userAgent?: string, ip?: string, dpopJkt?: string, federation?: Federation }
+/** A session opened by a sign-in with a provider: its back-channel logout names `identityId` and `idpSid`. */
+export interface Federation { identityId: string, idpSid: string | null }
 /**
  * `grace`: a spent token shown again inside REFRESH_REUSE_GRACE, answered
  * with the session's live token. `amr` and `authTime` (seconds): how and
@@ -21,7 +23,7 @@ export interface Rotation { refreshToken: string, refreshExpiresIn: number, sess
 
 /** How a session signed in (RFC 8176 values). */
 export type Amr = string[]
-export type OpenableUser = AccountUser & { passwordHash: string, passwordVersion: number }
+export type OpenableUser = AccountUser & { passwordVersion: number }
 
 export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 /** The most sessions a user's list shows (most recently used first). */
@@ -64,7 +66,9 @@ export function createSessions (deps: {
         tokenVersion: user.tokenVersion,
         passwordVersion: user.passwordVersion,
         amr,
-        dpopJkt: meta.dpopJkt ?? null
+        dpopJkt: meta.dpopJkt ?? null,
+        identityId: meta.federation?.identityId ?? null,
+        idpSid: meta.federation?.idpSid?.slice(0, 255) ?? null
       })
       if (written) {
         const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion }
@@ -112,7 +116,16 @@ export function createSessions (deps: {
     return await store.prune(revocationHorizon(now), now)
   }
 
-  return { open, endSession, endOwn, sessionOf, listActive, prune }
+  /** Ends the sessions an identity opened (of one provider session, or all) on every instance; returns them. */
+  async function endOpenedBy (by: OpenedBy, reason: string, except?: string): Promise<string[]> {
+    const now = Date.now()
+    const ended = await store.endOpenedBy(by, reason, now, except)
+    const until = revocationUntil(now)
+    await Promise.all(ended.map((sid) => revocations.revokeSession(sid, until)))
+    return ended
+  }
+
+  return { open, endSession, endOwn, endOpenedBy, sessionOf, listActive, prune }
 }
 
 export type Sessions = ReturnType<typeof createSessions>

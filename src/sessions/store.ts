@@ -13,12 +13,12 @@ import { ROLES_OF_U } from '../accounts/store.ts'
 // revocation (which locks it first: user-revocation.ts) either waits for this
 // session and then ends it, or commits first and this writes nothing.
 const OPEN: Statement = {
-  name: 'session_open_v4',
+  name: 'session_open_v5',
   text: `WITH u AS (
            SELECT id FROM "User" WHERE id = $2::uuid AND "tokenVersion" = $10::int AND "passwordVersion" = $11::int AND NOT disabled FOR SHARE
          ), opened AS (
-           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime", "dpopJkt")
-           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz, $13::varchar FROM u
+           INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime", "dpopJkt", "identityId", "idpSid")
+           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz, $13::varchar, $14::uuid, $15::varchar FROM u
            RETURNING id
          )
          INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")
@@ -107,7 +107,13 @@ export interface NewSession {
   passwordVersion: number
   amr: string[]
   dpopJkt: string | null
+  /** A sign-in with a provider: the identity and the provider's session id (sid). */
+  identityId: string | null
+  idpSid: string | null
 }
+
+/** Which sessions a provider's logout names: an identity's, a provider session's (sid at its issuer), or the sessions of both. */
+export type OpenedBy = { identityId: string, issuer?: undefined, idpSid?: undefined } | { identityId?: string, issuer: string, idpSid: string }
 
 export function createSessionStore (deps: { prisma: PrismaClient, query: Database['query'] }) {
   const { prisma, query } = deps
@@ -116,7 +122,7 @@ export function createSessionStore (deps: { prisma: PrismaClient, query: Databas
   return {
     /** The session and its first token, written only if the user is as the login read them; false otherwise. */
     async open (s: NewSession): Promise<boolean> {
-      const written = await query(OPEN, [s.sessionId, s.userId, s.now, s.sessionExpiresAt, s.userAgent, s.ip, s.tokenId, s.tokenHash, s.tokenExpiresAt, s.tokenVersion, s.passwordVersion, s.amr, s.dpopJkt])
+      const written = await query(OPEN, [s.sessionId, s.userId, s.now, s.sessionExpiresAt, s.userAgent, s.ip, s.tokenId, s.tokenHash, s.tokenExpiresAt, s.tokenVersion, s.passwordVersion, s.amr, s.dpopJkt, s.identityId, s.idpSid])
       return written.length === 1
     },
 
@@ -166,6 +172,33 @@ export function createSessionStore (deps: { prisma: PrismaClient, query: Databas
         UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = 'password-changed'
          WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id <> ${keepSessionId}::uuid RETURNING id`
       return sessions.map((s) => s.id)
+    },
+
+    /**
+     * Ends the open sessions opened through a provider: those of one
+     * identity, or of one provider session (`idpSid` at `issuer`), or both
+     * at once (a back-channel logout). `except`: a session to keep.
+     */
+    async endOpenedBy (by: OpenedBy, reason: string, now: number, except?: string): Promise<string[]> {
+      const rows = await prisma.session.updateManyAndReturn({
+        where: {
+          revokedAt: null,
+          identityId: by.identityId ?? { not: null },
+          ...(by.idpSid !== undefined ? { idpSid: by.idpSid, identity: { issuer: by.issuer } } : {}),
+          ...(except !== undefined ? { id: { not: except } } : {})
+        },
+        data: { revokedAt: new Date(now), revokedReason: reason },
+        select: { id: true }
+      })
+      return rows.map((r) => r.id)
+    },
+
+    /** Ends the open sessions an identity opened but `except`, inside the caller's transaction (the identity is unlinked). */
+    async endOpenedByIn (tx: Prisma.TransactionClient, identityId: string, reason: string, except: string): Promise<string[]> {
+      const rows = await tx.$queryRaw<Array<{ id: string }>>`
+        UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = ${reason}
+         WHERE "identityId" = ${identityId}::uuid AND "revokedAt" IS NULL AND id <> ${except}::uuid RETURNING id`
+      return rows.map((r) => r.id)
     },
 
     /** Ends every open session of the user, inside the caller's transaction (a user-wide revocation). */

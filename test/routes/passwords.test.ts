@@ -160,7 +160,7 @@ for (const backend of backends) {
 
       t.equal((await c.login(name, GOOD_PASSWORD)).statusCode, 200)
       const stored = (await app.prisma.user.findUniqueOrThrow({ where: { usernameKey: name.toLowerCase() } })).passwordHash
-      t.equal(bcryptCost(stored), 4, 're-hashed at BCRYPT_COST')
+      t.equal(bcryptCost(stored!), 4, 're-hashed at BCRYPT_COST')
       t.equal((await c.me()).statusCode, 200, 'the login that re-hashed is a normal session')
       t.equal((await new Client(app, 'header').login(name, GOOD_PASSWORD)).statusCode, 200, 'the re-hashed password logs in')
     })

@@ -8,6 +8,8 @@ import passwordRoutes from './password.ts'
 import secondFactorRoutes from './second-factor.ts'
 import passkeyRoutes from './passkeys.ts'
 import reauthenticateRoutes from './reauthenticate.ts'
+import oidcRoutes from './oidc.ts'
+import identityLinkRoutes from './identities.ts'
 import { withCookies } from './token-response.ts'
 
 export default async function authRoutes (app: FastifyInstance, opts: { config: Config }) {
@@ -23,4 +25,6 @@ export default async function authRoutes (app: FastifyInstance, opts: { config: 
   await app.register(secondFactorRoutes, { config: opts.config })
   await app.register(passkeyRoutes, { config: opts.config })
   await app.register(reauthenticateRoutes)
+  await app.register(oidcRoutes, { config: opts.config })
+  await app.register(identityLinkRoutes, { config: opts.config })
 }

@@ -72,7 +72,7 @@ export default async function passkeyRoutes (app: FastifyInstance, opts: { confi
   app.delete<{ Params: { id: string } }>('/passkeys/:id', {
     onRequest: app.authenticate,
     preHandler: app.requireStepUp,
-    schema: { ...guarded, summary: 'Delete a passkey', description: docs.stepUp, params: IdParams, response: { 204: { type: 'null' }, ...errors(401, 404, 503) } }
+    schema: { ...guarded, summary: 'Delete a passkey', description: `${docs.stepUp} Errors: 404, 409 LAST_SIGN_IN_METHOD (an account with no password and no provider identity keeps its last passkey).`, params: IdParams, response: { 204: { type: 'null' }, ...errors(401, 404, 409, 503) } }
   }, async function deletePasskey (request, reply) {
     if (!isCredentialId(request.params.id)) throw new NotFoundError('No such passkey')
     await app.passkeys.remove(request.auth!.sub, request.params.id)

@@ -3,27 +3,27 @@ import type { FastifyInstance } from 'fastify'
 import { NewPasswordSchema, errors } from './schemas.ts'
 
 export default async function passwordRoutes (app: FastifyInstance) {
-  app.post<{ Body: { current_password: string, new_password: string } }>('/password', {
+  app.post<{ Body: { current_password?: string, new_password: string } }>('/password', {
     onRequest: app.authenticate,
     schema: {
       summary: 'Change the password; every other session ends at once, this one stays',
-      description: 'Errors: 400 VALIDATION / PASSWORD_TOO_COMMON / PASSWORD_UNCHANGED, 401 INVALID_CREDENTIALS (wrong current password, counted as a failed login), 401 MFA_REQUIRED (the user has a second factor, TOTP or a passkey, and this session used neither: reauthenticate with it), 429. The current password is a fresh proof: no REAUTH_REQUIRED here.',
+      description: 'Errors: 400 VALIDATION / PASSWORD_TOO_COMMON / PASSWORD_UNCHANGED, 401 INVALID_CREDENTIALS (wrong current password, counted as a failed login), 401 MFA_REQUIRED (the user has a second factor, TOTP or a passkey, and this session used neither: reauthenticate with it), 429. The current password is a fresh proof: no REAUTH_REQUIRED here. An account with no password yet (made by a sign-in with a provider) sends new_password alone and needs the full step-up (401 REAUTH_REQUIRED past REAUTH_MAX_AGE).',
       tags: ['passwords'],
       security: [{ bearer: [] }],
       body: {
         type: 'object',
         properties: { current_password: NewPasswordSchema, new_password: NewPasswordSchema },
-        required: ['current_password', 'new_password'],
+        required: ['new_password'],
         additionalProperties: false
       },
       response: { 204: { type: 'null' }, ...errors(400, 401, 429, 503) }
     }
   }, async function changePassword (request, reply) {
-    const { sub, sid, amr, preferred_username: username } = request.auth!
+    const { sub, sid, amr, auth_time: authTime, preferred_username: username } = request.auth!
     const attempt = await app.loginThrottle.begin(username, request, reply)
     let ended
     try {
-      ended = await app.passwordLife.change(sub, sid, amr ?? [], request.body.current_password, request.body.new_password)
+      ended = await app.passwordLife.change(sub, sid, { amr: amr ?? [], auth_time: authTime }, request.body.current_password, request.body.new_password)
     } catch (err) {
       if ((err as { code?: string }).code === 'INVALID_CREDENTIALS') {
         app.security.info({ event: 'password_change_failed', userId: sub, ip: request.ip }, 'password change: wrong current password')

@@ -32,7 +32,10 @@ export default async function reauthenticateRoutes (app: FastifyInstance) {
     const attempt = await app.loginThrottle.begin(username, request, reply)
     let ok
     try {
-      ok = await app.passwords.verify(body.password!, user.passwordHash)
+      // No password (an account of a provider's): the same work and answer as a wrong one.
+      ok = user.passwordHash === null
+        ? await app.passwords.verifyNothing(body.password!).then(() => false)
+        : await app.passwords.verify(body.password!, user.passwordHash)
     } catch (err) {
       await attempt.uncount()
       throw err

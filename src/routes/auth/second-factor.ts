@@ -110,7 +110,7 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
   await withCookies(app, (app) => app.post<{ Body: { mfa_token: string, code: string } }>('/login/mfa', {
     preHandler: app.limits.login,
     schema: {
-      summary: 'Second step of a password login: a TOTP code or a recovery code',
+      summary: 'Second step of a password login (or a sign-in with a provider): a TOTP code or a recovery code',
       description: `Answers exactly as a login. ${docs.cookies} Errors: 401 MFA_CODE_INVALID, 401 MFA_TOKEN_INVALID (unknown, spent or expired: 300 s), 429 after 5 wrong codes for one account in 15 min.`,
       tags: ['auth'],
       headers: AuthModeHeaders,
@@ -142,7 +142,8 @@ export default async function secondFactorRoutes (app: FastifyInstance, opts: { 
     const user = await app.accounts.reread({ id: taken.userId, passwordVersion: taken.passwordVersion })
     if (user === undefined) throw new MfaTokenInvalidError()
     app.metrics.login('ok', 'mfa')
-    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt }, ['pwd', 'otp'])
+    const first = taken.first
+    const rotation = await app.sessions.open(user, { userAgent: request.headers['user-agent'], ip: request.ip, dpopJkt, federation: first.federation }, [...first.amr, 'otp'])
     app.security.info({ event: 'login', userId: user.id, sessionId: rotation.sessionId, ip: request.ip, factor: used }, 'login with a second factor')
     return sendTokens(app, opts.config, request, reply, rotation)
   }))
