@@ -17,7 +17,7 @@ export interface Config {
   host: string
   databaseUrl: string | undefined
   redisUrl: string | undefined
-  /** REDIS_URL, or REDIS_SENTINELS with REDIS_SENTINEL_NAME; undefined: revocations held in process. */
+  /** REDIS_URL, REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES; undefined: revocations held in process. */
   redis: RedisTarget | undefined
   dataDir: string
   jwtSecret: string | undefined
@@ -129,8 +129,8 @@ export const SETTINGS: readonly Setting[] = [
   row('HOST', '127.0.0.1', 'the address it listens on (the container sets 0.0.0.0)', (env) => ({ host: env.HOST ?? '127.0.0.1' })),
   row('DATABASE_URL', 'unset: embedded PGlite under DATA_DIR', 'postgresql://… for a PostgreSQL server', (env) => ({ databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']) })),
   row('REDIS_URL', 'unset: revocations held in process', 'redis://… or rediss://…; needed for more than one instance', (env) => ({ redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) })),
-  // Reads REDIS_URL again only to refuse it beside the Sentinels.
-  row(['REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_URL'], 'unset', 'the Sentinels (host:port,…) and the name they monitor the primary under, instead of REDIS_URL', (env) => ({ redis: redisTarget(env, url(env, 'REDIS_URL', ['redis:', 'rediss:'])) })),
+  // Reads REDIS_URL again only to refuse it beside the Sentinels or a cluster.
+  row(['REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_URL'], 'unset', 'instead of REDIS_URL: the Sentinels (host:port,…) and the name they monitor the primary under, or a Redis Cluster\'s nodes (host:port,…)', (env) => ({ redis: redisTarget(env, url(env, 'REDIS_URL', ['redis:', 'rediss:'])) })),
   row('DATA_DIR', './.data', 'the embedded database and generated keys; one process at a time', (env) => ({ dataDir: resolve(env.DATA_DIR ?? './.data') })),
   row('JWT_SECRET', 'unset', 'a static HS256 secret (32 bytes or more) instead of managed keys', (env) => ({ jwtSecret: jwtSecret(env) })),
   row('JWT_PRIVATE_KEY', 'unset: keys managed in the database', 'a static PEM key: EC P-256, Ed25519 or RSA', (env) => ({ jwtPrivateKey: env.JWT_PRIVATE_KEY === '' ? undefined : env.JWT_PRIVATE_KEY })),

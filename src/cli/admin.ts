@@ -1,7 +1,7 @@
 // npm run admin -- <command>: the operator's tool for when no admin exists yet
 // or the API is not reachable. It works on the database the service uses
-// (DATABASE_URL, or the embedded one under DATA_DIR) and, with REDIS_URL,
-// tells running instances of every revocation at once.
+// (DATABASE_URL, or the embedded one under DATA_DIR) and, with Redis
+// (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES), tells running instances of every revocation at once.
 import { createInterface } from 'node:readline/promises'
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -40,8 +40,9 @@ const HELP = `usage: npm run admin -- <command>
                                      once; sessions refresh into a new key
   --help                             this text
 
-Environment: DATABASE_URL (or DATA_DIR for the embedded database), REDIS_URL
-(so that running instances hear of revocations at once), BCRYPT_COST, and for
+Environment: DATABASE_URL (or DATA_DIR for the embedded database), REDIS_URL,
+REDIS_SENTINELS or REDIS_CLUSTER_NODES (so that running instances hear of
+revocations at once), BCRYPT_COST, and for
 keys KEY_ENCRYPTION_SECRET as the service has it.
 The embedded database takes one process at a time: while a service runs on
 it, this refuses and names that process (use the admin API instead).
@@ -89,7 +90,7 @@ export async function main (argv: string[]): Promise<number> {
   const services = createServices({ config, db, revocations, ...serviceSecrets(config, fixed, fixed === undefined ? keyEncryptionSecret(config).secret : undefined), hashWorkers: 1 })
   const { accounts, userAdmin: admin } = services
   try {
-    if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL) is not reachable')
+    if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES) is not reachable')
     const username = args[0]
     switch (command) {
       case 'create-user': {

@@ -63,7 +63,23 @@ export function isAddressOrCidr (value: string): boolean {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
 }
 
+/** `host:port,host:port` (IPv6 in brackets), as `name` lists them. */
+function hostPorts (name: string, raw: string): Array<{ host: string, port: number }> {
+  return raw.split(',').map((entry) => {
+    const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\s*$/.exec(entry)
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`${name} must list host:port pairs separated by commas, got "${entry.trim()}"`)
+    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+  })
+}
+
 export function redisTarget (env: Env, redisUrl: string | undefined): RedisTarget | undefined {
+  const nodes = (env.REDIS_CLUSTER_NODES ?? '').trim()
+  if (nodes !== '') {
+    // One Redis at a time: a cluster beside a URL or Sentinels would split the revocations between them.
+    if (redisUrl !== undefined) throw new ConfigError('set REDIS_URL or REDIS_CLUSTER_NODES, not both')
+    if ((env.REDIS_SENTINELS ?? '').trim() !== '' || (env.REDIS_SENTINEL_NAME ?? '') !== '') throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both: a Redis Cluster fails over by itself, without Sentinels')
+    return { cluster: hostPorts('REDIS_CLUSTER_NODES', nodes) }
+  }
   const raw = (env.REDIS_SENTINELS ?? '').trim()
   if (raw === '') {
     if ((env.REDIS_SENTINEL_NAME ?? '') !== '') throw new ConfigError('REDIS_SENTINEL_NAME goes with REDIS_SENTINELS (host:port,host:port)')
@@ -72,12 +88,7 @@ export function redisTarget (env: Env, redisUrl: string | undefined): RedisTarge
   if (redisUrl !== undefined) throw new ConfigError('set REDIS_URL or REDIS_SENTINELS, not both')
   const name = (env.REDIS_SENTINEL_NAME ?? '').trim()
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name the Sentinels monitor the primary under')
-  const sentinels = raw.split(',').map((entry) => {
-    const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\s*$/.exec(entry)
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`REDIS_SENTINELS must list host:port pairs separated by commas, got "${entry.trim()}"`)
-    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
-  })
-  return { sentinels, name }
+  return { sentinels: hostPorts('REDIS_SENTINELS', raw), name }
 }
 
 export function webauthn (env: Env): { rpId: string, rpName: string, origins: string[] } {

@@ -14,7 +14,7 @@
 // locks out an account that has no counter yet.
 import { createRequire } from 'node:module'
 import { isIPv6 } from 'node:net'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 interface Count { current: number, ttl: number }
 type Callback = (err: Error | null, res: Count) => void
@@ -50,7 +50,7 @@ return c`
 const LEAST_OF = 64
 
 const require = createRequire(import.meta.url)
-const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, key: string) => Store
+const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis | Cluster, key: string) => Store
 
 /**
  * One kind of counter in process. Every key has the same window, so the
@@ -138,7 +138,12 @@ export class LocalCounters {
   }
 }
 
-export function createLimiter (redis: Redis | undefined, prefix: string, now: () => number = Date.now) {
+/**
+ * Every Redis command and script here names one key (a counter), so on a
+ * cluster the counters spread over every shard, no hash tag needed, and a
+ * shard that is down narrows only its own counters to this process.
+ */
+export function createLimiter (redis: Redis | Cluster | undefined, prefix: string, now: () => number = Date.now) {
   const remote = redis !== undefined ? new RedisStore(false, false, redis, prefix) : undefined
   const inRedis = () => remote !== undefined && redis?.status === 'ready'
   function run (method: 'incr' | 'read', key: string, windowMs: number): Promise<Count> {

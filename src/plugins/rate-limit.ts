@@ -1,6 +1,7 @@
-// Abuse limits, only on the routes that have one: in Redis when REDIS_URL is
-// set so every instance shares them, in process otherwise and while Redis is
-// unreachable. RATE_LIMIT=off turns every limit off.
+// Abuse limits, only on the routes that have one: in Redis when it is set
+// (REDIS_URL, the Sentinels or a cluster) so every instance shares them, in
+// process otherwise and while Redis is unreachable. RATE_LIMIT=off turns
+// every limit off.
 //
 // Login failures are counted per account *and* address: a guesser is stopped
 // on the addresses it guesses from, and cannot lock the user out from theirs.

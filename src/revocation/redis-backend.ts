@@ -20,9 +20,16 @@
 // stops (close) says so, so that the last one left stays trusted; one that
 // vanishes leaves the others failing closed until their reconnection, which
 // re-resolves the primary (through Sentinel) and starts with no peers.
+//
+// On a Redis Cluster the keys share one hash tag (one slot: MGET over them
+// is allowed) and the channel is a shard channel of that same slot
+// (SSUBSCRIBE/SPUBLISH, Redis 7), so one shard carries it all: the rules
+// above hold for the subscription to the master that serves that slot
+// (db/redis.ts), and only that shard's failover touches the mirror.
 import { randomUUID } from 'node:crypto'
+import { Cluster } from 'ioredis'
 import type { RevocationBackend, RevocationEntry } from './mirror.ts'
-import { createRedis, describe, toTarget, type RedisTarget } from '../db/redis.ts'
+import { createRedis, describe, keyName, subscribeChannel, subscribeShardChannel, toTarget, type RedisTarget } from '../db/redis.ts'
 
 export const HEARTBEAT_MS = 1000
 export const SILENCE_MS = 5000
@@ -47,6 +54,20 @@ function heartbeat (raw: string): { id: string, bye: boolean } | undefined {
   }
 }
 
+/**
+ * Every master the cluster client knows, after it has learnt the slot map
+ * afresh, and only once it knows the one that serves `key`'s slot: a load
+ * right after a failover must not read the others and call that complete.
+ */
+async function mastersServing (cluster: Cluster, key: string) {
+  await new Promise<void>((resolve, reject) => { cluster.refreshSlotsCache((err) => { if (err) reject(err); else resolve() }) })
+  const slot = Number(await cluster.cluster('KEYSLOT', key))
+  const owner = cluster.slots[slot]?.[0]
+  const masters = cluster.nodes('master')
+  if (!masters.some((node) => `${node.options.host}:${node.options.port}` === owner)) throw new Error(`no known master serves slot ${slot} yet`)
+  return masters
+}
+
 export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:', timing: { heartbeatMs?: number, silenceMs?: number } = {}) {
   const target = toTarget(where)
   const heartbeatMs = timing.heartbeatMs ?? HEARTBEAT_MS
@@ -61,8 +82,10 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
     retryStrategy: (times: number) => Math.min(100 * times, 1000)
   }
   const client = createRedis(target, options)
-  const subscriber = createRedis(target, { ...options, autoResubscribe: false })
-  const channel = `${prefix}revocations`
+  const cluster = client instanceof Cluster ? client : undefined
+  // The same names as ever on a single Redis; one hash tag on a cluster.
+  const channel = cluster !== undefined ? keyName(target, prefix, 'rev', 'channel') : `${prefix}revocations`
+  const space = keyName(target, prefix, 'rev', '')
   const instance = randomUUID()
   const beat = JSON.stringify({ kind: 'hb', id: instance })
   const bye = JSON.stringify({ kind: 'hb', id: instance, bye: true })
@@ -70,13 +93,67 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
   const peers = new Set<string>()
   // A user's version is part of its key: two revocations published out of
   // order leave two keys, and a sync keeps the higher (never overwritten down).
-  const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${prefix}rev:user:${e.id}:${e.version}` : `${prefix}rev:${e.kind}:${e.id}`
+  const keyOf = (e: RevocationEntry) => e.kind === 'user' ? `${space}user:${e.id}:${e.version}` : `${space}${e.kind}:${e.id}`
   // ioredis emits 'error' on every failed reconnect; the mirror's state says what matters.
   client.on('error', () => {})
-  subscriber.on('error', () => {})
+  cluster?.on('node error', () => {})
   let listening = false
   let lastHeard = 0
+  let events: Parameters<RevocationBackend['start']>[0] | undefined
   const timers: NodeJS.Timeout[] = []
+
+  const lost = () => {
+    if (!listening) return
+    listening = false
+    events?.down()
+  }
+  const hooks = {
+    message (raw: string) {
+      const hb = heartbeat(raw)
+      if (hb === undefined) {
+        const e = parse(raw)
+        if (e !== undefined) events?.entry(e)
+      } else if (hb.id !== instance) {
+        if (hb.bye) peers.delete(hb.id)
+        else { peers.add(hb.id); lastHeard = Date.now() }
+      } else if (peers.size === 0) {
+        // Alone: our own heartbeat's round trip through the server is the sign of life; with peers, only theirs is.
+        lastHeard = Date.now()
+      }
+    },
+    // Subscribed first, then synced: nothing published in between is lost.
+    listening () {
+      peers.clear()
+      lastHeard = Date.now()
+      listening = true
+      events?.up()
+    },
+    lost
+  }
+  const subscription = cluster !== undefined
+    ? subscribeShardChannel(cluster, channel, options, hooks)
+    : subscribeChannel(createRedis(target, { ...options, autoResubscribe: false }), channel, hooks)
+  const send = (msg: string) => cluster !== undefined ? cluster.spublish(channel, msg) : client.publish(channel, msg)
+
+  /** The values of every revocation key on one node (each master of a cluster in turn). */
+  async function loadFrom (node: { scan: Cluster['scan'], mget: Cluster['mget'] }, out: RevocationEntry[]): Promise<void> {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${space}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) {
+        // A slot being migrated may have moved a key since the scan: then each is read through the cluster client, which follows it.
+        const values = await node.mget(...keys).catch(async (err) => {
+          if (cluster === undefined) throw err
+          return await Promise.all(keys.map((k) => cluster.get(k)))
+        })
+        for (const raw of values) {
+          const e = parse(raw)
+          if (e !== undefined) out.push(e)
+        }
+      }
+    } while (cursor !== '0')
+  }
 
   const backend: RevocationBackend & { client: typeof client, lastHeard: () => number, peers: () => number } = {
     name: describe(target),
@@ -88,54 +165,27 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
       const ttl = entry.until - Date.now()
       if (ttl <= 0) return
       const msg = JSON.stringify(entry)
-      await client.multi().set(keyOf(entry), msg, 'PX', ttl).publish(channel, msg).exec()
+      if (cluster === undefined) {
+        await client.multi().set(keyOf(entry), msg, 'PX', ttl).publish(channel, msg).exec()
+        return
+      }
+      // Two commands, not a transaction: while the slot migrates a new key
+      // is written on the importing master (ASK) and the shard channel is
+      // still served by the migrating one; stored first, then told.
+      await cluster.set(keyOf(entry), msg, 'PX', ttl)
+      await cluster.spublish(channel, msg)
     },
     async load () {
       const out: RevocationEntry[] = []
-      let cursor = '0'
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}rev:*`, 'COUNT', 1000)
-        cursor = next
-        if (keys.length > 0) {
-          for (const raw of await client.mget(...keys)) {
-            const e = parse(raw)
-            if (e !== undefined) out.push(e)
-          }
-        }
-      } while (cursor !== '0')
+      if (cluster === undefined) await loadFrom(client as Cluster, out)
+      // Mid-migration the slot's keys are split between two masters: every master is read.
+      else for (const node of await mastersServing(cluster, space)) await loadFrom(node, out)
       return out
     },
-    async start (events) {
-      const lost = () => {
-        if (!listening) return
-        listening = false
-        events.down()
-      }
-      subscriber.on('message', (_ch: string, raw: string) => {
-        const hb = heartbeat(raw)
-        if (hb === undefined) {
-          const e = parse(raw)
-          if (e !== undefined) events.entry(e)
-        } else if (hb.id !== instance) {
-          if (hb.bye) peers.delete(hb.id)
-          else { peers.add(hb.id); lastHeard = Date.now() }
-        } else if (peers.size === 0) {
-          // Alone: our own heartbeat's round trip through the server is the sign of life; with peers, only theirs is.
-          lastHeard = Date.now()
-        }
-      })
-      subscriber.on('close', lost)
-      subscriber.on('ready', () => {
-        // Subscribe first, then sync: nothing published in between is lost.
-        subscriber.subscribe(channel).then(() => {
-          peers.clear()
-          lastHeard = Date.now()
-          listening = true
-          events.up()
-        }, () => subscriber.disconnect(true))
-      })
+    async start (handlers) {
+      events = handlers
       timers.push(setInterval(() => {
-        if (client.status === 'ready') client.publish(channel, beat).catch(() => {})
+        if (client.status === 'ready') send(beat).catch(() => {})
       }, heartbeatMs))
       const tickMs = Math.max(50, Math.floor(heartbeatMs / 2))
       let lastTick = Date.now()
@@ -150,22 +200,18 @@ export function createRedisBackend (where: RedisTarget | string, prefix = 'auth:
         if (listening && now - lastHeard > silenceMs) {
           // Deaf, though the socket may look open: fail closed, then reconnect and re-sync.
           lost()
-          subscriber.disconnect(true)
+          subscription.restart()
         }
       }, tickMs))
       for (const t of timers) t.unref()
-      await Promise.all([
-        client.connect().catch(() => {}),
-        subscriber.connect().catch(() => {})
-      ])
+      await Promise.all([client.connect().catch(() => {}), subscription.start()])
     },
     async ping () { await client.ping() },
     async close () {
       // Leaving on purpose: the others stop waiting for this instance's heartbeats.
-      if (timers.length > 0 && client.status === 'ready') await client.publish(channel, bye).catch(() => {})
+      if (timers.length > 0 && client.status === 'ready') await send(bye).catch(() => {})
       for (const t of timers) clearInterval(t)
-      subscriber.removeAllListeners('close')
-      subscriber.shutdown()
+      subscription.close()
       client.shutdown()
     }
   }

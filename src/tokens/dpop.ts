@@ -5,7 +5,7 @@
 // key, so a copied refresh or access token alone is worthless.
 import { createHash, createHmac, type KeyObject } from 'node:crypto'
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 
 const DPOP_ALGS: readonly string[] = ['ES256', 'EdDSA']
@@ -61,8 +61,12 @@ export function createMemoryReplayStore (max = 1_000_000): ReplayStore {
   }
 }
 
-/** In Redis (shared by every instance). A Redis error fails closed: 503, never an unchecked proof. */
-export function createRedisReplayStore (redis: Redis, prefix: string): ReplayStore {
+/**
+ * In Redis (shared by every instance). A Redis error fails closed: 503, never
+ * an unchecked proof. One key a claim, so on a cluster they spread over every
+ * shard and need no hash tag.
+ */
+export function createRedisReplayStore (redis: Redis | Cluster, prefix: string): ReplayStore {
   return {
     async claim (id, ttlMs) {
       let answer: string | null

@@ -47,8 +47,8 @@ export async function buildApp (t: Teardown, opts: {
       databaseUrl = pg.url
       drop = pg.drop
     }
-    // Through Sentinels (env REDIS_SENTINELS), there is no REDIS_URL.
-    if (opts.env?.REDIS_SENTINELS === undefined) redis ??= await redisForSuite()
+    // Through Sentinels (env REDIS_SENTINELS) or a cluster (REDIS_CLUSTER_NODES), there is no REDIS_URL.
+    if (opts.env?.REDIS_SENTINELS === undefined && opts.env?.REDIS_CLUSTER_NODES === undefined) redis ??= await redisForSuite()
   }
   const config = loadConfig({
     ...testEnv,

@@ -260,3 +260,117 @@ export async function startSentinelSet (name = 'authprimary'): Promise<SentinelS
   t?.teardown(() => set.stop())
   return set
 }
+
+export interface RedisCluster {
+  /** REDIS_CLUSTER_NODES for the service. */
+  env: { REDIS_CLUSTER_NODES: string }
+  ports: number[]
+  /** The port of the master that serves `key`'s slot now. */
+  masterOf: (key: string) => Promise<number>
+  /** Every master's port, as the cluster sees it now. */
+  masters: () => Promise<number[]>
+  /** SIGKILLs the node on `port`. */
+  kill: (port: number) => Promise<void>
+  /** Freezes the node on `port` without closing a socket (SIGSTOP), and thaws it. */
+  pause: (port: number) => void
+  resume: (port: number) => void
+  /** Asks a live node (`redis-cli`'s arguments after the address). */
+  ask: (...command: string[]) => Promise<unknown>
+  /** `redis-cli --cluster reshard`: moves `slots` slots from one master to another; resolves when it is done. */
+  reshard: (from: number, to: number, slots: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+/**
+ * A Redis Cluster of six nodes (three masters, a replica each) on free
+ * ports, joined by `redis-cli --cluster create`: a replica takes over 2 s
+ * after its master stops answering (cluster-node-timeout).
+ */
+export async function startRedisCluster (): Promise<RedisCluster> {
+  for (const bin of ['redis-server', 'redis-cli']) if (spawnSync(bin, ['--version']).status !== 0) throw missing(bin)
+  const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'))
+  const procs = new Map<number, ChildProcess>()
+  const ports: number[] = []
+  for (let i = 0; i < 6; i++) ports.push(await freePort())
+  await Promise.all(ports.map(async (port) => {
+    const proc = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+      '--dir', dir
+    ], { stdio: 'ignore' })
+    procs.set(port, proc)
+    await waitFor(() => redisPing(port), 10_000, `redis on ${port}`)
+  }))
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 })
+  if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`)
+  const alive = (port: number) => { const p = procs.get(port); return p !== undefined && p.exitCode === null && p.signalCode === null }
+  const askPort = async (port: number, ...command: string[]): Promise<unknown> => {
+    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null })
+    conn.on('error', () => {})
+    try {
+      await conn.connect()
+      return await conn.call(command[0], ...command.slice(1))
+    } finally {
+      conn.disconnect()
+    }
+  }
+  const ask = async (...command: string[]): Promise<unknown> => {
+    let last: unknown
+    for (const port of ports.filter(alive)) {
+      try { return await askPort(port, ...command) } catch (err) { last = err }
+    }
+    throw last
+  }
+  // Ready when every node says the cluster is ok and sees three replicas,
+  // and every replica is in sync (one that never was cannot take over).
+  await waitFor(async () => {
+    for (const port of ports) {
+      const info = String(await askPort(port, 'CLUSTER', 'INFO'))
+      if (!info.includes('cluster_state:ok') || !info.includes('cluster_known_nodes:6')) throw new Error(`node ${port}: ${info.split('\n')[0]}`)
+      const replicas = String(await askPort(port, 'CLUSTER', 'NODES')).split('\n').filter((line) => line.split(' ')[2]?.split(',').includes('slave')).length
+      if (replicas !== 3) throw new Error(`node ${port} sees ${replicas} replicas`)
+      const replication = String(await askPort(port, 'INFO', 'replication'))
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) throw new Error(`replica ${port} is not in sync`)
+    }
+  }, 30_000, 'redis cluster')
+  const slots = async () => await ask('CLUSTER', 'SLOTS') as Array<[number, number, [string, number]]>
+  const cluster: RedisCluster = {
+    env: { REDIS_CLUSTER_NODES: ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',') },
+    ports,
+    async masterOf (key) {
+      const slot = Number(await ask('CLUSTER', 'KEYSLOT', key))
+      const range = (await slots()).find(([from, to]) => slot >= from && slot <= to)
+      if (range === undefined) throw new Error(`no master serves slot ${slot}`)
+      return Number(range[2][1])
+    },
+    async masters () {
+      return [...new Set((await slots()).map((r) => Number(r[2][1])))]
+    },
+    async kill (port) {
+      const proc = procs.get(port)
+      if (proc === undefined || !alive(port)) throw new Error(`no live node on ${port}`)
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGKILL')
+      await exited
+    },
+    pause (port) { procs.get(port)?.kill('SIGSTOP') },
+    resume (port) { procs.get(port)?.kill('SIGCONT') },
+    ask,
+    async reshard (from, to, count) {
+      const id = async (port: number) => String(await askPort(port, 'CLUSTER', 'MYID'))
+      const args = ['--cluster', 'reshard', `127.0.0.1:${to}`, '--cluster-from', await id(from), '--cluster-to', await id(to), '--cluster-slots', String(count), '--cluster-yes', '--cluster-pipeline', '10']
+      await new Promise<void>((resolve, reject) => {
+        const proc = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        proc.stdout.on('data', (d) => { out += d })
+        proc.stderr.on('data', (d) => { out += d })
+        proc.once('exit', (code) => code === 0 ? resolve() : reject(new Error(`redis-cli --cluster reshard failed (${code}): ${out.slice(-2000)}`)))
+      })
+    },
+    async stop () {
+      for (const proc of procs.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    }
+  }
+  t?.teardown(() => cluster.stop())
+  return cluster
+}
