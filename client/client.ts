@@ -8,7 +8,8 @@ import { deletePasskey, passkeys, registerPasskey, renamePasskey, signInWithPass
 import { changePassword, resetPassword } from './api/passwords.ts'
 import { endSession, logoutAll, me, sessions } from './api/sessions.ts'
 import { reauthenticate, reauthenticateWithPasskey } from './api/step-up.ts'
-import type { AuthClient, AuthClientOptions, AuthEvents, Listener, LoginResult, MfaStatus, Passkey, Session, User } from './types.ts'
+import { completeOidc, exchangeOidcLoginCode, identities, linkIdentity, oidcProviders, signInWithIdToken, startOidc, unlinkIdentity } from './api/oidc.ts'
+import type { AuthClient, AuthClientOptions, AuthEvents, LinkedIdentity, Listener, LoginResult, MfaStatus, OidcOutcome, OidcProvider, Passkey, Session, StartOidcOptions, User } from './types.ts'
 
 export class Client implements AuthClient {
   private session: ClientSession
@@ -44,6 +45,15 @@ export class Client implements AuthClient {
   passkeys (): Promise<Passkey[]> { return passkeys(this.session) }
   renamePasskey (id: string, name: string): Promise<Passkey> { return renamePasskey(this.session, id, name) }
   deletePasskey (id: string): Promise<void> { return deletePasskey(this.session, id) }
+
+  oidcProviders (): Promise<OidcProvider[]> { return oidcProviders(this.session) }
+  startOidc (name: string, options?: StartOidcOptions): string { return startOidc(this.session, name, options) }
+  completeOidc (url?: string): Promise<OidcOutcome> { return completeOidc(this.session, url) }
+  exchangeOidcLoginCode (loginCode: string): Promise<LoginResult> { return exchangeOidcLoginCode(this.session, loginCode) }
+  signInWithIdToken (name: string, idToken: string, nonce?: string): Promise<LoginResult> { return signInWithIdToken(this.session, name, idToken, nonce) }
+  linkIdentity (name: string, returnTo?: string, options?: { navigate?: boolean }): Promise<string> { return linkIdentity(this.session, name, returnTo, options) }
+  identities (): Promise<LinkedIdentity[]> { return identities(this.session) }
+  unlinkIdentity (id: string): Promise<void> { return unlinkIdentity(this.session, id) }
 
   me (): Promise<User> { return me(this.session) }
   sessions (): Promise<Session[]> { return sessions(this.session) }

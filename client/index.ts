@@ -13,7 +13,8 @@
 // - api/: the endpoint wrappers, a file per feature: credentials.ts (register,
 //   login, logout), mfa.ts (TOTP, a login's second step), passkeys.ts,
 //   passwords.ts, sessions.ts (me, sessions, logout-all), step-up.ts
-//   (reauthenticate).
+//   (reauthenticate), oidc.ts (signing in with an OpenID Connect provider:
+//   startOidc, completeOidc, the login_code exchange, linked identities).
 // - Underneath: transport.ts (HTTP, timeouts, the service's clock, DPoP
 //   proofs on the wire), refresh.ts (when a refresh may be sent again),
 //   tabs.ts (one refresh across tabs), storage.ts (refresh token and CSRF
@@ -29,8 +30,9 @@ export { indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
 export { isStepUpError } from './reauth.ts'
 export { isMfaRequired } from './api/mfa.ts'
 export type {
-  AuthClient, AuthClientOptions, AuthEvents, LoginResult, MfaRequired, MfaStatus, OnReauthRequired,
-  Passkey, ReauthCredentials, ReauthReason, Session, SignedOutReason, User
+  AuthClient, AuthClientOptions, AuthEvents, LinkedIdentity, LoginResult, MfaRequired, MfaStatus, OidcLinked,
+  OidcOutcome, OidcProvider, OnReauthRequired, Passkey, ReauthCredentials, ReauthReason, Session, SignedOutReason,
+  StartOidcOptions, User
 } from './types.ts'
 
 export function createAuthClient (options: AuthClientOptions): AuthClient {

@@ -119,7 +119,6 @@ export class ClientSession {
   }
 
   // --- Token state --------------------------------------------------------------
-
   private leewayMs (state: TokenState): number {
     const seconds = this.leeway ?? Math.min(60, state.lifetime / 5)
     return seconds * 1000
@@ -189,7 +188,6 @@ export class ClientSession {
   }
 
   // --- Refresh ------------------------------------------------------------------
-
   /**
    * Gets a new access token unless another caller (or tab) already replaced
    * `stale`. Concurrent callers share one attempt.
@@ -258,6 +256,16 @@ export class ClientSession {
     this.adopt(state, 'signedIn')
     this.broadcast(state)
     return state.user
+  }
+
+  /** Cookie mode, back from a provider: the callback set the cookies (its CSRF value rode in the fragment); a refresh takes the tokens. */
+  async signedInByCallback (csrf: string | null): Promise<User> {
+    if (csrf !== null) this.csrfValue.set(csrf)
+    this.state = null
+    this.status = 'unknown' // a new sign-in, maybe after a sign-out; no other tab's token is of this session
+    this.cookiesProven = false
+    await this.refresh(null)
+    return this.user!
   }
 
   /** A reauthentication's answer: a new access token of this session (same binding), its sign-in now; every tab gets it. */

@@ -36,6 +36,27 @@ export interface MfaRequired {
 export type LoginResult = User | MfaRequired
 
 export interface Passkey { id: string, name: string, createdAt: string, lastUsedAt: string | null }
+
+/** A provider users may sign in with (GET /auth/oidc/providers): `label` for its "Sign in with …" button. */
+export interface OidcProvider { name: string, label: string }
+
+/** A provider identity linked to the user (GET /auth/identities). */
+export interface LinkedIdentity { id: string, provider: string, email: string | null, linkedAt: string }
+
+/** What `completeOidc` resolves with after a link: the provider's name. */
+export interface OidcLinked { readonly linked: string }
+
+/** `completeOidc`: signed in, the second step, a link done; `null` when the URL carries no outcome of a provider. */
+export type OidcOutcome = LoginResult | OidcLinked | null
+
+export interface StartOidcOptions {
+  /** Where the service sends the browser back (its origin on OIDC_RETURN_ORIGINS). Default: this page without its fragment; outside a browser, the service's PUBLIC_URL/. */
+  returnTo?: string
+  /** Default: the client's mode. `header` hands a one-time login_code (mobile apps). */
+  mode?: AuthMode
+  /** false: only answer the URL. Default: navigate when there is a window. */
+  navigate?: boolean
+}
 export interface MfaStatus { totp: boolean, recovery_codes_left: number, passkeys: number }
 
 export type SignedOutReason =
@@ -135,6 +156,27 @@ export interface AuthClient {
   reauthenticateWithPasskey (username?: string): Promise<User>
   /** With a reset token an admin issued; then sign in with the new password. */
   resetPassword (resetToken: string, newPassword: string): Promise<void>
+  /** The providers users may sign in with (GET /auth/oidc/providers). */
+  oidcProviders (): Promise<OidcProvider[]>
+  /** Sends the browser to the provider (GET /auth/oidc/:name/start); answers the URL (and, with a window, navigates there). */
+  startOidc (name: string, options?: StartOidcOptions): string
+  /**
+   * Back from the provider: reads the URL's fragment (default: this page's,
+   * then removed from the address bar) and finishes. Cookie mode: a refresh
+   * picks up the session the callback opened. Header mode: the login_code is
+   * exchanged. A user with TOTP gets the `MfaRequired` step; `#error` rejects
+   * with an AuthError of that code; a link resolves `{ linked }`.
+   */
+  completeOidc (url?: string): Promise<OidcOutcome>
+  /** Header mode (a native app back from the system browser): exchanges a login_code (POST /auth/oidc/exchange). */
+  exchangeOidcLoginCode (loginCode: string): Promise<LoginResult>
+  /** Header mode: an ID token from the provider's own SDK (POST /auth/oidc/:name/id-token). */
+  signInWithIdToken (name: string, idToken: string, nonce?: string): Promise<LoginResult>
+  /** Links an identity at the provider to the signed-in user (step-up), then sends the browser there; answers the URL. */
+  linkIdentity (name: string, returnTo?: string, options?: { navigate?: boolean }): Promise<string>
+  identities (): Promise<LinkedIdentity[]>
+  /** Step-up; never the last way in (409 LAST_SIGN_IN_METHOD). */
+  unlinkIdentity (id: string): Promise<void>
   /** Picks up a session that already exists (a reload, another tab, a stored refresh token). */
   restore (): Promise<User | null>
   logout (): Promise<void>

@@ -3,7 +3,7 @@
 import { errorOf, type SendInit } from '../transport.ts'
 import type { ClientSession } from '../session.ts'
 import type { LoginResult, User } from '../types.ts'
-import { mfaStep } from './mfa.ts'
+import { signedInOrSecondStep } from './mfa.ts'
 
 export async function register (s: ClientSession, username: string, password: string): Promise<User> {
   const res = await s.send('/auth/register', { method: 'POST', json: { username, password } })
@@ -12,11 +12,7 @@ export async function register (s: ClientSession, username: string, password: st
 }
 
 export async function login (s: ClientSession, username: string, password: string): Promise<LoginResult> {
-  const res = await s.send('/auth/login', s.tokenEndpoint({ method: 'POST', json: { username, password } }))
-  if (!res.ok) throw await errorOf(res)
-  const body = await res.clone().json()
-  if (body.mfa_required !== true) return s.signedInWith(res)
-  return mfaStep(s, body)
+  return signedInOrSecondStep(s, await s.send('/auth/login', s.tokenEndpoint({ method: 'POST', json: { username, password } })))
 }
 
 export async function logout (s: ClientSession): Promise<void> {

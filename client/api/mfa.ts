@@ -2,6 +2,7 @@
 // user's own TOTP and recovery codes (/auth/mfa). A login of a user with TOTP
 // resolves with an `MfaRequired` step instead of the user: `complete(code)`
 // finishes it. Starting or removing TOTP may ask for step-up (step-up.ts).
+import { errorOf } from '../transport.ts'
 import type { ClientSession } from '../session.ts'
 import { json, jsonBody } from '../calls.ts'
 import type { LoginResult, MfaRequired, MfaStatus } from '../types.ts'
@@ -19,6 +20,13 @@ export function mfaStep (s: ClientSession, body: { mfa_token: string, methods: s
     expiresIn: body.expires_in,
     complete: async (code: string) => s.signedInWith(await s.send('/auth/login/mfa', s.tokenEndpoint({ method: 'POST', json: { mfa_token: mfaToken, code: code.trim() } })))
   }
+}
+
+/** A sign-in's answer (a login, a provider's login_code or ID token): signed in, or the second step. */
+export async function signedInOrSecondStep (s: ClientSession, res: Response): Promise<LoginResult> {
+  if (!res.ok) throw await errorOf(res)
+  const body = await res.clone().json()
+  return body.mfa_required === true ? mfaStep(s, body) : await s.signedInWith(res)
 }
 
 export function mfaStatus (s: ClientSession): Promise<MfaStatus> { return json<MfaStatus>(s, '/auth/mfa') }

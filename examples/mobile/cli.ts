@@ -8,14 +8,20 @@
 //                                                 a TOTP code, if asked, from AUTH_CODE or a prompt)
 //   npm run example:mobile -- me | sessions | end-session <id> | logout | logout-all
 //   npm run example:mobile -- register alice
+//   npm run example:mobile -- oidc google     (sign in with a provider in the system browser, RFC 8252:
+//                                               the way back is a listener on 127.0.0.1, see loopback.ts)
 // Environment: AUTH_URL (default http://127.0.0.1:3000),
 //              AUTH_TOKEN_FILE (default ~/.auth-example/refresh-token; the key beside it, dpop-key.json)
 //              AUTH_DPOP=off to send no DPoP proofs
+//              AUTH_OIDC_PORT: the loopback port (default: a free one; the service's OIDC_RETURN_ORIGINS
+//              must list http://127.0.0.1:<port>), AUTH_OPEN_BROWSER=off to only print the address
+import { spawn } from 'node:child_process'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { AuthError, createAuthClient, isMfaRequired, type SignedOutReason } from '../../client/index.ts'
+import { AuthError, createAuthClient, isMfaRequired, type LoginResult, type OidcOutcome, type SignedOutReason, type User } from '../../client/index.ts'
 import { createInterface } from 'node:readline/promises'
 import { fileKeyStore, fileStorage } from './file-storage.ts'
+import { loopback } from './loopback.ts'
 
 const baseUrl = process.env.AUTH_URL ?? 'http://127.0.0.1:3000'
 const tokenFile = process.env.AUTH_TOKEN_FILE ?? join(homedir(), '.auth-example', 'refresh-token')
@@ -47,8 +53,45 @@ async function prompt (question: string): Promise<string> {
   try { return await rl.question(question) } finally { rl.close() }
 }
 
+/** A user with TOTP: the second step, a code from the authenticator app or a recovery code. */
+async function secondStep (result: LoginResult): Promise<User> {
+  return isMfaRequired(result) ? await result.complete(process.env.AUTH_CODE ?? await prompt('Code (authenticator app or recovery code): ')) : result
+}
+
+/** The system browser, where there is one (AUTH_OPEN_BROWSER=off: the address is only printed). */
+function openBrowser (url: string): void {
+  if (process.env.AUTH_OPEN_BROWSER === 'off') return
+  const [cmd, ...args] = process.platform === 'darwin' ? ['open', url] : process.platform === 'win32' ? ['rundll32', 'url.dll,FileProtocolHandler', url] : ['xdg-open', url]
+  const child = spawn(cmd, args, { stdio: 'ignore', detached: true })
+  child.on('error', () => {}) // no browser here: the printed address is enough
+  child.unref()
+}
+
+/** RFC 8252: the sign-in in the system browser (header mode), back through a loopback listener, the login_code exchanged with this app's DPoP key. */
+async function signInWithProvider (provider: string): Promise<User> {
+  const back = await loopback(Number(process.env.AUTH_OIDC_PORT ?? 0), 5 * 60_000)
+  try {
+    const url = auth.startOidc(provider, { mode: 'header', returnTo: back.returnTo, navigate: false })
+    console.log(`Sign in with ${provider} in your browser (the service must list ${new URL(back.returnTo).origin} in OIDC_RETURN_ORIGINS):\n${url}`)
+    openBrowser(url)
+    const { params, answer } = await back.received
+    try {
+      const outcome: OidcOutcome = await auth.completeOidc(`${back.returnTo}#${params}`)
+      if (outcome === null || 'linked' in outcome) throw new AuthError(0, 'OIDC_FAILED', 'the browser came back without a sign-in')
+      const user = await secondStep(outcome)
+      await answer(`Signed in as ${user.username}. You can close this tab and go back to the app.`)
+      return user
+    } catch (err) {
+      await answer(`The sign-in did not complete: ${(err as Error).message}`)
+      throw err
+    }
+  } finally {
+    await back.close()
+  }
+}
+
 const [command, arg] = process.argv.slice(2)
-const usage = 'usage: example:mobile -- register <username> | login <username> | me | sessions | end-session <id> | logout | logout-all'
+const usage = 'usage: example:mobile -- register <username> | login <username> | oidc <provider> | me | sessions | end-session <id> | logout | logout-all'
 
 const dpop = process.env.AUTH_DPOP === 'off' ? false : fileKeyStore(join(dirname(tokenFile), 'dpop-key.json'))
 const auth = createAuthClient({ baseUrl, mode: 'header', storage: fileStorage(tokenFile), dpop })
@@ -65,9 +108,13 @@ async function run (): Promise<void> {
     }
     case 'login': {
       if (arg === undefined) throw new Error(usage)
-      const result = await auth.login(arg, await password())
-      // A user with TOTP: the second step, a code from the authenticator app or a recovery code.
-      const user = isMfaRequired(result) ? await result.complete(process.env.AUTH_CODE ?? await prompt('Code (authenticator app or recovery code): ')) : result
+      const user = await secondStep(await auth.login(arg, await password()))
+      console.log(`signed in as ${user.username}; refresh token kept in ${tokenFile} (mode 600)`)
+      return
+    }
+    case 'oidc': {
+      if (arg === undefined) throw new Error(usage)
+      const user = await signInWithProvider(arg)
       console.log(`signed in as ${user.username}; refresh token kept in ${tokenFile} (mode 600)`)
       return
     }

@@ -1,6 +1,8 @@
 // A framework-free SPA on the client library, in cookie mode: the refresh token
 // stays in an httpOnly cookie, the access token in this module's memory.
-import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type ReauthCredentials, type ReauthReason, type Session, type SignedOutReason, type User } from '../../client/index.ts'
+import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type Session, type SignedOutReason, type User } from '../../client/index.ts'
+import { askForProof, knowTotp } from './step-up.ts'
+import { labelOf, loadIdentities, showProviders } from './providers.ts'
 
 const baseUrl = document.querySelector<HTMLMetaElement>('meta[name="auth-base-url"]')!.content
 // A sensitive change answered REAUTH_REQUIRED or MFA_REQUIRED asks the user (askForProof), then is sent again once.
@@ -96,6 +98,7 @@ function sessionRow (s: Session): HTMLTableRowElement {
 /** RFC 8176 amr values, as a person reads them. */
 function signInMethod (amr: string[]): string {
   if (amr.includes('hwk') || amr.includes('swk')) return 'passkey'
+  if (amr.includes('fed')) return amr.includes('otp') ? 'provider + code' : 'provider'
   if (amr.includes('otp')) return 'password + code'
   return amr.includes('pwd') ? 'password' : 'unknown'
 }
@@ -110,48 +113,8 @@ async function showUser (user: User): Promise<void> {
   $('roles').textContent = user.roles.join(', ')
   $('refresh-count').textContent = String(refreshes)
   show('signed-in')
-  await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity()]) })
+  await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity(), loadIdentities(auth, guarded)]) })
 }
-
-// --- Step-up: "confirm it is you" before a sensitive change ----------------------
-
-let totpOn = false
-let proofAnswer: ((credentials: ReauthCredentials | null) => void) | null = null
-
-/** Shows the Security card's confirmation form; resolves with what the user gave, or null (cancelled). */
-function askForProof (reason: { code: ReauthReason }): Promise<ReauthCredentials | null> {
-  const form = $<HTMLFormElement>('reauth')
-  // The password alone lifts REAUTH_REQUIRED; MFA_REQUIRED needs the code with it, or a passkey (the only way without TOTP).
-  const passkeyOnly = reason.code === 'MFA_REQUIRED' && !totpOn
-  $('reauth-why').textContent = reason.code === 'REAUTH_REQUIRED'
-    ? 'You signed in a while ago. To make this change, confirm it is you.'
-    : passkeyOnly
-      ? 'This change needs your second factor: confirm with one of your passkeys.'
-      : 'This change needs your second factor: your password and a code from your authenticator app, or a passkey.'
-  for (const id of ['reauth-password', 'reauth-confirm']) $(id).hidden = passkeyOnly
-  $('reauth-code').hidden = !totpOn
-  form.hidden = false
-  form.querySelector('input')?.focus()
-  proofAnswer?.(null)
-  return new Promise((resolve) => { proofAnswer = resolve })
-}
-
-function answerProof (credentials: ReauthCredentials | null): void {
-  const resolve = proofAnswer
-  proofAnswer = null
-  const form = $<HTMLFormElement>('reauth')
-  form.reset()
-  form.hidden = true
-  resolve?.(credentials)
-}
-
-$<HTMLFormElement>('reauth').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const data = new FormData(event.currentTarget as HTMLFormElement)
-  answerProof({ password: String(data.get('password') ?? ''), code: String(data.get('code') ?? '') })
-})
-$('reauth-passkey').addEventListener('click', () => answerProof({ passkey: true }))
-$('reauth-cancel').addEventListener('click', () => answerProof(null))
 
 // --- Second factors and the password ------------------------------------------
 
@@ -181,7 +144,7 @@ function passkeyItem (p: Passkey): HTMLLIElement {
 
 async function loadSecurity (): Promise<void> {
   const [status, passkeys] = await Promise.all([auth.mfaStatus(), auth.passkeys()])
-  totpOn = status.totp
+  knowTotp(status.totp)
   $('totp-status').textContent = status.totp
     ? `On. ${status.recovery_codes_left} recovery codes left.`
     : 'Off. Signing in with a password alone.'
@@ -298,12 +261,30 @@ onSubmit('reset-form', async (field) => {
   notice('Your new password is set. Sign in with it.')
 })
 
+/** Back from a provider (its outcome in the fragment), or a session that already exists, or none. */
+async function start (): Promise<void> {
+  let said: [string, 'info' | 'error'] | null = null
+  try {
+    const outcome = location.hash === '' ? null : await auth.completeOidc()
+    if (outcome !== null && 'linked' in outcome) said = [`Your ${labelOf(outcome.linked)} account is linked: you can sign in with it.`, 'info']
+    else if (outcome !== null && isMfaRequired(outcome)) {
+      show('signed-out')
+      return showMfaStep(outcome)
+    }
+  } catch (err) {
+    said = [describe(err), 'error']
+  }
+  const user = auth.user ?? await auth.restore()
+  if (user === null) show('signed-out')
+  else if ($('signed-in').hidden) await showUser(user)
+  if (said !== null) notice(...said)
+}
+
 if (resetToken !== undefined) {
   show('reset')
 } else {
   guarded(async () => {
-    const user = await auth.restore()
-    if (user === null) show('signed-out')
-    else if ($('signed-in').hidden) await showUser(user)
+    await guarded(() => showProviders(auth, guarded)) // without them, the page still works
+    await start()
   }).finally(() => { if (!$('loading').hidden) show('signed-out') })
 }

@@ -11,12 +11,14 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/': { path: here('./index.html'), type: 'text/html; charset=utf-8' },
   '/style.css': { path: here('./style.css'), type: 'text/css; charset=utf-8' },
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  '/step-up.ts': { path: here('./step-up.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  '/providers.ts': { path: here('./providers.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   // app.ts imports '../../client/index.ts', which the browser resolves to /client/index.ts (and its modules beside it).
   // Every module of the library, by name: a file left off this list fails the import in the browser.
   ...Object.fromEntries([
     'index', 'types', 'client', 'session', 'schedule', 'events', 'calls',
     'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn', 'reauth',
-    'api/credentials', 'api/mfa', 'api/passkeys', 'api/passwords', 'api/sessions', 'api/step-up'
+    'api/credentials', 'api/mfa', 'api/passkeys', 'api/passwords', 'api/sessions', 'api/step-up', 'api/oidc'
   ].map((name) => [
     `/client/${name}.ts`, { path: here(`../../client/${name}.ts`), type: 'text/javascript; charset=utf-8', ts: true }
   ])),

@@ -3,6 +3,9 @@
 //   npm run example:spa      then open http://localhost:5173
 // Both on localhost (another port each: one site, so the cookies stay
 // first-party): a passkey's relying party is a host name, never an address.
+// Sign in with a provider: set OIDC_PROVIDERS and its OIDC_<NAME>_* variables
+// (docs/api.md); they pass through, PUBLIC_URL defaults to the service's URL
+// and the SPA's origin is where a sign-in may return (CORS_ORIGINS).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { startSpa } from './server.ts'
@@ -14,7 +17,16 @@ const authBaseUrl = `http://localhost:${authPort}`
 const spaOrigin = `http://localhost:${spaPort}`
 
 const service = spawn(process.execPath, [fileURLToPath(new URL('../../src/server.ts', import.meta.url))], {
-  env: { ...process.env, PORT: String(authPort), HOST: host, CORS_ORIGINS: spaOrigin, WEBAUTHN_ORIGINS: spaOrigin, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  env: {
+    ...process.env,
+    PORT: String(authPort),
+    HOST: host,
+    CORS_ORIGINS: spaOrigin,
+    WEBAUTHN_ORIGINS: spaOrigin,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // The providers' redirect URIs are PUBLIC_URL/auth/oidc/<name>/callback.
+    ...(process.env.OIDC_PROVIDERS !== undefined && process.env.PUBLIC_URL === undefined ? { PUBLIC_URL: authBaseUrl } : {})
+  },
   stdio: 'inherit'
 })
 service.once('exit', (code) => {
@@ -36,6 +48,9 @@ await ready()
 const spa = await startSpa({ authBaseUrl, port: spaPort, host })
 console.log(`auth service: ${authBaseUrl} (CORS_ORIGINS=${spaOrigin})`)
 console.log(`SPA example:  ${spaOrigin}`)
+for (const name of (process.env.OIDC_PROVIDERS ?? '').split(',').map((n) => n.trim()).filter(Boolean)) {
+  console.log(`provider ${name}: register the redirect URI ${process.env.PUBLIC_URL ?? authBaseUrl}/auth/oidc/${name}/callback`)
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

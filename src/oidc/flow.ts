@@ -42,7 +42,9 @@ export function checkReturnTo (raw: string, allowed: readonly string[]): string 
   try { url = new URL(raw) } catch {}
   if (url === undefined || raw.length > 2000 || url.username !== '' || url.password !== '') throw new ReturnToInvalidError()
   const isWeb = url.protocol === 'https:' || url.protocol === 'http:'
-  const ok = isWeb ? allowed.includes(url.origin) : allowed.includes(url.protocol)
+  // RFC 8252 section 7.3: a loopback IP listed without a port allows any port (a command-line app's listener).
+  const loopbackAnyPort = url.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === '[::1]') && allowed.includes(`http://${url.hostname}`)
+  const ok = isWeb ? allowed.includes(url.origin) || loopbackAnyPort : allowed.includes(url.protocol)
   if (!ok) throw new ReturnToInvalidError()
   url.hash = ''
   return url.href

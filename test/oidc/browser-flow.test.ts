@@ -198,3 +198,27 @@ t.test('real: a callback taken by another instance than the start', async (t) =>
   t.match(String(callback.headers.location), `${SPA}/signed-in#csrf_token=`)
   t.ok(setsRefreshCookie(callback), 'the transaction is shared by every instance')
 })
+
+t.test('a SPA on another site (COOKIE_SAMESITE=None): a login_code exchanged in cookie mode sets the cookies', async (t) => {
+  const { app, idp } = await oidcApp(t, 'embedded', { env: { COOKIE_SAMESITE: 'None', COOKIE_SECURE: 'true' } })
+  idp.accounts.set('ivy-1', { sub: 'ivy-1', preferred_username: 'ivy' })
+  const { callback, fragment } = await signInThrough(app, idp, 'ivy-1', { mode: 'cookie' })
+  t.notOk(setsRefreshCookie(callback), 'no cookie on the navigation: it would land in the service\'s own partition')
+  const code = fragment.get('login_code')
+  t.ok(code, '#login_code instead')
+  const exchanged = await app.inject({ method: 'POST', url: '/auth/oidc/exchange', headers: { 'x-auth-mode': 'cookie' }, payload: { login_code: code } })
+  t.equal(exchanged.statusCode, 200)
+  t.notOk(exchanged.json().refresh_token, 'cookie mode: no refresh token in the body')
+  t.type(exchanged.json().csrf_token, 'string')
+  t.match(String(exchanged.headers['set-cookie']), /refresh_token=.*SameSite=None.*Partitioned/, 'the cookies, set by the SPA\'s own call')
+})
+
+t.test('a loopback return_to listed without a port takes any port (RFC 8252 section 7.3)', async (t) => {
+  const { app } = await oidcApp(t, 'embedded', { env: { OIDC_RETURN_ORIGINS: `${SPA},http://127.0.0.1` } })
+  const any = await app.inject(`/auth/oidc/corp/start?mode=header&return_to=${encodeURIComponent('http://127.0.0.1:49152/cb')}`)
+  t.equal(any.statusCode, 302)
+  for (const other of ['http://localhost:49152/cb', 'http://127.0.0.2:49152/cb', 'https://127.0.0.1:49152/cb']) {
+    t.equal((await app.inject(`/auth/oidc/corp/start?return_to=${encodeURIComponent(other)}`)).json().code, 'RETURN_TO_INVALID', other)
+  }
+})
+

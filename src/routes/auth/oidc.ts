@@ -7,8 +7,8 @@ import type { Config } from '../../config.ts'
 import type { CheckedUser } from '../../accounts/accounts.ts'
 import type { Federation } from '../../sessions/sessions.ts'
 import { withFragment, type Mode } from '../../oidc/flow.ts'
-import { MfaRequiredSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
-import { sendTokens, withCookies } from './token-response.ts'
+import { AuthModeHeaders, MfaRequiredSchema, TokenResponseSchema, docs, errors } from './schemas.ts'
+import { authMode, sendTokens, withCookies } from './token-response.ts'
 import { BINDING_COOKIE, bindingOf, ProviderParams } from './oidc-binding.ts'
 import { OidcLoginCodeInvalidError } from '../../errors.ts'
 
@@ -32,8 +32,8 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
     return { rotation }
   }
 
-  /** The body of a header-mode sign-in: tokens, or the second step for a user with TOTP. */
-  async function headerAnswer (request: FastifyRequest, reply: FastifyReply, user: CheckedUser, federation: Federation, dpopJkt: string | undefined) {
+  /** The body of a sign-in by API call (per the request's mode): tokens, or the second step for a user with TOTP. */
+  async function tokenAnswer (request: FastifyRequest, reply: FastifyReply, user: CheckedUser, federation: Federation, dpopJkt: string | undefined) {
     const answer = await signInAnswer(request, reply, user, federation, dpopJkt)
     if (answer.rotation !== undefined) return sendTokens(app, config, request, reply, answer.rotation)
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -100,7 +100,10 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
         const fed = await app.oidc.identities.signIn(ref, claims)
         if (fed.outcome !== 'signed-in') app.security.info({ event: fed.outcome === 'created' ? 'user_registered' : 'identity_linked', userId: fed.user.id, provider: name, identityId: fed.identityId, via: 'oidc', ip: request.ip }, fed.outcome === 'created' ? 'account made by a provider sign-in' : 'identity linked by its verified email')
         const federation = { identityId: fed.identityId, idpSid: typeof claims.sid === 'string' ? claims.sid : null }
-        if (tx.mode === 'header' && !fed.user.totp) {
+        // Header mode, and cookie mode for a SPA on another site: cookies set here, on a navigation
+        // to the service's own site, would be partitioned under it rather than the SPA's, so the SPA
+        // exchanges a login_code from its own page and gets them there.
+        if ((tx.mode === 'header' || config.cookieSameSite === 'none') && !fed.user.totp) {
           return back(tx.returnTo, { login_code: await app.oidc.loginCodes.issue(fed.user, federation) })
         }
         const answer = await signInAnswer(request, reply, fed.user, federation, undefined)
@@ -118,24 +121,27 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
     })
   })
 
-  app.post<{ Body: { login_code: string } }>('/oidc/exchange', {
+  await withCookies(app, (scope) => scope.post<{ Body: { login_code: string } }>('/oidc/exchange', {
     preHandler: app.limits.login,
     schema: {
       tags,
-      summary: 'Exchange a header-mode login_code for tokens',
-      description: `Answers exactly as a header-mode login. ${docs.dpop} Errors: 400 OIDC_LOGIN_CODE_INVALID (unknown, spent or expired: 60 s; or the account was disabled or its password changed since), 429.`,
+      summary: 'Exchange a login_code for tokens',
+      description: `Answers exactly as a header-mode login; with X-Auth-Mode: cookie (a SPA on another site), as a cookie-mode login. ${docs.dpop} Errors: 400 OIDC_LOGIN_CODE_INVALID (unknown, spent or expired: 60 s; or the account was disabled or its password changed since), 429.`,
+      headers: AuthModeHeaders,
       body: { type: 'object', properties: { login_code: { type: 'string', maxLength: 128 } }, required: ['login_code'], additionalProperties: false },
       response: { 200: { anyOf: [TokenResponseSchema, MfaRequiredSchema] }, ...errors(400, 401, 429, 503) }
     }
   }, async function exchange (request, reply) {
-    request.headers['x-auth-mode'] = 'header' // always a header-mode answer (and DPOP_REQUIRED=header applies)
+    // Header mode unless the caller asks for cookies (DPOP_REQUIRED=header applies to header mode).
+    request.headers['x-auth-mode'] ??= 'header'
+    authMode(request)
     const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
     const taken = await app.oidc.loginCodes.take(request.body.login_code)
     // The account as it is now: enabled, its password unchanged since the sign-in.
     const user = await app.accounts.reread({ id: taken.userId, passwordVersion: taken.passwordVersion })
     if (user === undefined) throw new OidcLoginCodeInvalidError()
-    return await headerAnswer(request, reply, user, taken.federation, dpopJkt)
-  })
+    return await tokenAnswer(request, reply, user, taken.federation, dpopJkt)
+  }))
 
   app.post<{ Params: { name: string }, Body: { id_token: string, nonce?: string } }>('/oidc/:name/id-token', {
     preHandler: app.limits.login,
@@ -167,6 +173,6 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
       }
       throw err
     }
-    return await headerAnswer(request, reply, fed.user, { identityId: fed.identityId, idpSid: null }, dpopJkt)
+    return await tokenAnswer(request, reply, fed.user, { identityId: fed.identityId, idpSid: null }, dpopJkt)
   })
 }
