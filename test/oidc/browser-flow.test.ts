@@ -221,4 +221,3 @@ t.test('a loopback return_to listed without a port takes any port (RFC 8252 sect
     t.equal((await app.inject(`/auth/oidc/corp/start?return_to=${encodeURIComponent(other)}`)).json().code, 'RETURN_TO_INVALID', other)
   }
 })
-
