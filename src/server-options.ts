@@ -26,8 +26,18 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
         'password', '*.password', 'body.password', 'refresh_token', '*.refresh_token', 'access_token', '*.access_token'
       ],
       censor: '[redacted]'
-    }
+    },
+    serializers: { req: requestForLog }
   }
+}
+
+/**
+ * A request as a log line shows it. The query of an OpenID Connect callback
+ * holds the provider's one-time code and the state: it is left out.
+ */
+function requestForLog (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
+  const url = /^\/auth\/oidc\/[^/?]+\/callback\?/.test(req.url) ? req.url.replace(/\?.*$/, '?[redacted]') : req.url
+  return { method: req.method, url, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 /** Refusals Fastify makes before routing (a bad percent-encoding, an over-long path parameter): the API's shape and codes, not Fastify's echo of the path. */

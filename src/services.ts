@@ -98,7 +98,7 @@ export function createServices (deps: ServiceDeps) {
     // Sign-in with OpenID Connect providers (src/oidc/).
     oidc: {
       providers,
-      flow: createOidcFlow({ providers, store: oidcStore, returnOrigins: config.oidc.returnOrigins }),
+      flow: createOidcFlow({ providers, store: oidcStore, returnOrigins: config.oidc.returnOrigins, publicUrl: config.publicUrl }),
       identities: createIdentities({ store: oidcStore, users: accountStore, sessions: sessionStore, endOpenedBy: sessions.endOpenedBy, revocations }),
       tokens: createProviderTokens({ store: oidcStore }),
       loginCodes: createLoginCodes({ store: oidcStore })

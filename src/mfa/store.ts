@@ -124,11 +124,13 @@ export function createMfaStore (deps: { prisma: PrismaClient }) {
      */
     async deletePasskey (userId: string, id: string): Promise<'deleted' | 'last' | 'unknown'> {
       return await prisma.$transaction(async (tx) => {
+        // The lock first, the count in a statement of its own (a fresh snapshot after the wait).
+        if ((await tx.$queryRaw<unknown[]>`SELECT id FROM "User" WHERE id = ${userId}::uuid FOR UPDATE`).length === 0) return 'unknown'
         const rows = await tx.$queryRaw<Array<{ password: boolean, identities: number, others: number }>>`
           SELECT u."passwordHash" IS NOT NULL AS password,
                  (SELECT count(*)::int FROM "Identity" i WHERE i."userId" = u.id) AS identities,
                  (SELECT count(*)::int FROM "Passkey" p WHERE p."userId" = u.id AND p.id <> ${id}) AS others
-            FROM "User" u WHERE u.id = ${userId}::uuid FOR UPDATE`
+            FROM "User" u WHERE u.id = ${userId}::uuid`
         const row = rows[0]
         if (row === undefined) return 'unknown'
         if (!row.password && row.identities === 0 && row.others === 0 && await tx.passkey.count({ where: { id, userId } }) === 1) return 'last'

@@ -6,7 +6,7 @@
 // verifier, the ID token's signature, issuer, audience, expiry and nonce).
 // Nothing secret travels in a URL query: the state is a handle, the code is
 // the provider's and good once, and our own one-time codes go in fragments.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import * as client from 'openid-client'
 import type { OidcStore, Transaction } from './store.ts'
 import type { Provider, Providers } from './providers.ts'
@@ -55,13 +55,20 @@ export function withFragment (returnTo: string, params: Record<string, string>):
   return `${returnTo.replace(/#.*$/, '')}#${new URLSearchParams(params).toString()}`
 }
 
-export function createOidcFlow (deps: { providers: Providers, store: OidcStore, returnOrigins: readonly string[] }) {
+export function createOidcFlow (deps: { providers: Providers, store: OidcStore, returnOrigins: readonly string[], publicUrl: string | undefined }) {
   const { providers, store } = deps
 
+  /** No return_to: PUBLIC_URL/ when it is allowed, else the first allowed web origin. */
+  function defaultReturnTo (): string {
+    const web = deps.returnOrigins.filter((o) => /^https?:/.test(o))
+    const origin = deps.publicUrl !== undefined && web.includes(deps.publicUrl) ? deps.publicUrl : web[0] ?? deps.publicUrl
+    return `${origin}/`
+  }
+
   /** The provider's authorization URL for a new transaction (`linkUserId`: a link, not a sign-in). */
-  async function start (name: string, opts: { returnTo: string, mode: Mode, binding: string, linkUserId?: string }): Promise<string> {
+  async function start (name: string, opts: { returnTo?: string, mode: Mode, binding: string, linkUserId?: string, appChallenge?: string }): Promise<string> {
     const provider = providers.get(name)
-    const returnTo = checkReturnTo(opts.returnTo, deps.returnOrigins)
+    const returnTo = checkReturnTo(opts.returnTo ?? defaultReturnTo(), deps.returnOrigins)
     const config = await provider.client()
     const state = client.randomState()
     const nonce = client.randomNonce()
@@ -75,6 +82,7 @@ export function createOidcFlow (deps: { providers: Providers, store: OidcStore, 
       codeVerifier,
       nonce,
       linkUserId: opts.linkUserId ?? null,
+      appChallenge: opts.appChallenge ?? null,
       expiresAt: new Date(Date.now() + TRANSACTION_TTL * 1000)
     })
     return client.buildAuthorizationUrl(config, {
@@ -100,15 +108,15 @@ export function createOidcFlow (deps: { providers: Providers, store: OidcStore, 
     const state = url.searchParams.get('state') ?? ''
     if (state === '' || state.length > 512) throw new OidcStateInvalidError()
     const id = sha256(state)
-    const tx = await store.takeTransaction(id, new Date())
+    // Login CSRF: only the browser that started the sign-in may finish it (the binding is part of the take).
+    const bound = binding !== undefined && BINDING_SHAPE.test(binding) ? sha256(binding) : ''
+    const tx = await store.takeTransaction(id, name, bound, new Date())
     if (tx === undefined) {
       const known = await store.findTransaction(id)
       if (known === null) throw new OidcStateInvalidError()
       return { kind: 'failed', returnTo: known.returnTo, code: 'OIDC_STATE_INVALID' }
     }
     const fail = (code: string): Failed => ({ kind: 'failed', returnTo: tx.returnTo, code })
-    // Login CSRF: only the browser that started the sign-in may finish it.
-    if (tx.provider !== name || binding === undefined || !BINDING_SHAPE.test(binding) || !same(sha256(binding), tx.binding)) return fail('OIDC_STATE_INVALID')
     const error = url.searchParams.get('error')
     if (error !== null) return fail(providerErrorCode(error))
     const provider = providers.get(name)
@@ -138,18 +146,16 @@ export function createOidcFlow (deps: { providers: Providers, store: OidcStore, 
 
 export type OidcFlow = ReturnType<typeof createOidcFlow>
 
-function same (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 /** Why the provider's answer was refused, as our code: the provider unreachable, or an answer that does not verify. */
 function codeOf (err: unknown): string {
   if (err instanceof client.AuthorizationResponseError) return providerErrorCode(err.error)
-  const e = err as { name?: string, code?: string, cause?: { code?: string } }
-  // fetch() failed: refused, reset, timed out, DNS.
+  const e = err as { name?: string, code?: string, status?: number, cause?: { code?: string, status?: number } }
+  // fetch() failed: refused, reset, timed out, DNS; or openid-client gave up waiting.
   if (e.name === 'TypeError' || e.name === 'TimeoutError' || e.name === 'AbortError' || e.cause?.code === 'ECONNREFUSED') return 'OIDC_PROVIDER_UNAVAILABLE'
-  if (e instanceof client.ResponseBodyError && /^5\d\d$/.test(String((e as { status?: number }).status))) return 'OIDC_PROVIDER_UNAVAILABLE'
+  if (e.code === 'OAUTH_TIMEOUT' || e.code === 'OAUTH_ABORT') return 'OIDC_PROVIDER_UNAVAILABLE'
+  // The token endpoint answered 5xx (or not at all in its own format): the provider's trouble, not a forgery.
+  const status = e.status ?? e.cause?.status
+  if (typeof status === 'number' && status >= 500) return 'OIDC_PROVIDER_UNAVAILABLE'
+  if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' && status !== 400) return 'OIDC_PROVIDER_UNAVAILABLE'
   return 'OIDC_ID_TOKEN_INVALID'
 }

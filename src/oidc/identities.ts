@@ -22,6 +22,8 @@ export interface ProviderRef { name: string, trustEmail: boolean }
 export interface FederatedUser { user: CheckedUser, identityId: string, outcome: 'signed-in' | 'linked-by-email' | 'created' }
 
 const ATTEMPTS = 5
+/** One @, printable ASCII on both sides, no spaces: what may become an account's verified address. */
+const ASCII_ADDRESS = /^[\x21-\x3f\x41-\x7e]+@[A-Za-z0-9.-]+$/
 /** Stored and shown: no control characters (PostgreSQL refuses a NUL outright). */
 const hasControl = (s: string) => { for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 0x20 || c === 0x7f) return true } return false }
 
@@ -32,7 +34,10 @@ export function identityClaims (claims: IDToken): { issuer: string, subject: str
   const issuer = str(claims.iss, 512)
   if (subject === null || issuer === null) throw new OidcIdTokenInvalidError()
   const email = str(claims.email, 254)
-  return { issuer, subject, email, emailVerified: email !== null && claims.email_verified === true, preferredUsername: str(claims.preferred_username, 256) }
+  // Only a plain ASCII address can be verified here: lower-casing a non-ASCII
+  // one can turn it into another mailbox's key (U+212A KELVIN SIGN becomes k).
+  const plain = email !== null && ASCII_ADDRESS.test(email)
+  return { issuer, subject, email, emailVerified: plain && claims.email_verified === true, preferredUsername: str(claims.preferred_username, 256) }
 }
 
 /** A username from the provider's preferred_username or the email's local part: our alphabet, 3 to 64 characters. */
@@ -74,6 +79,7 @@ export function createIdentities (deps: {
         if (trusted) {
           const owner = await users.findForLoginByVerifiedEmail(c.email!.toLowerCase())
           if (owner !== undefined) {
+            if (owner.disabled) throw new AccountDisabledError() // nothing linked to a disabled account
             await store.insertIdentity({ ...identity, userId: owner.id })
             return { user: await userOf(owner.id), identityId: identity.id, outcome: 'linked-by-email' }
           }
@@ -147,6 +153,8 @@ export function createIdentities (deps: {
   async function logout (named: { issuer: string, sub?: string, sid?: string }): Promise<string[]> {
     const identity = named.sub !== undefined ? await store.findIdentity(named.issuer, named.sub) : null
     if (named.sub !== undefined && identity === null) return []
+    // What is still in flight first (a login_code, a second step), then the sessions.
+    await store.endPendingSignIns({ issuer: named.issuer, identityId: identity?.id, idpSid: named.sid })
     if (named.sid !== undefined) return await deps.endOpenedBy({ identityId: identity?.id, issuer: named.issuer, idpSid: named.sid }, 'backchannel-logout')
     return await deps.endOpenedBy({ identityId: identity!.id }, 'backchannel-logout')
   }

@@ -14,6 +14,17 @@ export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-lo
 const SKEW = 60
 /** A logout token older than this is refused, whatever its exp (section 2.6: iat checked as for ID tokens). */
 const LOGOUT_MAX_AGE = 600
+/** An app's ID token older than this is refused, whatever its exp (an SDK's token is posted when it arrives). */
+const ID_TOKEN_MAX_AGE = 3600
+/** A compact JWS and nothing else: no whitespace, no padding, three parts. */
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/**
+ * What makes a token the same token: its decoded signature. base64url
+ * decoding ignores a last character's unused bits, so several strings can
+ * carry one signature; the replay record must not tell them apart.
+ */
+const signatureOf = (token: string) => sha256(Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url').toString('base64'))
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
 
@@ -44,10 +55,10 @@ export function createProviderTokens (deps: { store: OidcStore }) {
 
   /** An app's ID token: the provider's signature, iss, aud = our client id, exp, and the nonce when the app sent one. */
   async function idToken (provider: Provider, token: string, nonce: string | undefined): Promise<JWTPayload> {
-    if (typOf(token) === 'logout+jwt') throw new OidcIdTokenInvalidError()
+    if (!COMPACT.test(token) || typOf(token) === 'logout+jwt') throw new OidcIdTokenInvalidError()
     let payload: JWTPayload
     try {
-      payload = await verify(provider, token, {})
+      payload = await verify(provider, token, { maxTokenAge: ID_TOKEN_MAX_AGE })
     } catch (err) {
       if ((err as { code?: string }).code === 'OIDC_PROVIDER_UNAVAILABLE') throw err
       throw new OidcIdTokenInvalidError()
@@ -56,12 +67,14 @@ export function createProviderTokens (deps: { store: OidcStore }) {
     if (payload.events !== undefined || !authorizedParty(payload, provider.config.clientId)) throw new OidcIdTokenInvalidError()
     if (nonce !== undefined && payload.nonce !== nonce) throw new OidcIdTokenInvalidError()
     // One sign-in per ID token: a copy seen in transit signs nobody in again.
-    if (!await store.claimOnce(sha256(`id-token ${token}`), new Date((payload.exp + SKEW) * 1000))) throw new OidcIdTokenInvalidError()
+    if (!await store.claimOnce(sha256(`id-token ${signatureOf(token)}`), new Date((Math.min(payload.exp, payload.iat + ID_TOKEN_MAX_AGE) + SKEW) * 1000))) throw new OidcIdTokenInvalidError()
     return payload
   }
 
   /** A logout token: which provider session (sid) or user (sub) the provider signed out. */
   async function logoutToken (provider: Provider, token: string): Promise<{ issuer: string, sub?: string, sid?: string }> {
+    if (!COMPACT.test(token)) throw new OidcLogoutTokenInvalidError('it is not a compact JWT')
+    // Explicitly typed logout tokens are recommended, not required: an older provider's typ JWT (or none) is taken.
     const typ = typOf(token)
     if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'application/logout+jwt' && typ !== 'jwt') throw new OidcLogoutTokenInvalidError('its typ is not logout+jwt')
     let payload: JWTPayload

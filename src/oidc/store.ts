@@ -14,10 +14,11 @@ export interface Transaction {
   codeVerifier: string
   nonce: string
   linkUserId: string | null
+  appChallenge: string | null
   expiresAt: Date
 }
 
-export interface LoginCode { codeHash: string, userId: string, passwordVersion: number, identityId: string, idpSid: string | null, expiresAt: Date }
+export interface LoginCode { codeHash: string, userId: string, passwordVersion: number, identityId: string, idpSid: string | null, appChallenge: string | null, expiresAt: Date }
 
 export interface IdentityRow { id: string, userId: string, provider: string, issuer: string, subject: string, email: string | null, createdAt: Date }
 
@@ -29,12 +30,17 @@ export function createOidcStore (deps: { prisma: PrismaClient, query: Database['
       await prisma.oidcTransaction.create({ data: row })
     },
 
-    /** Spends the transaction if it is unspent and unexpired (one caller wins); undefined otherwise. */
-    async takeTransaction (id: string, now: Date): Promise<Transaction | undefined> {
+    /**
+     * Spends the transaction if it is unspent, unexpired, of this provider and
+     * of this browser (one caller wins); undefined otherwise. A callback at
+     * another provider's path, or from another browser, spends nothing: it
+     * cannot burn the sign-in of the browser that started it.
+     */
+    async takeTransaction (id: string, provider: string, binding: string, now: Date): Promise<Transaction | undefined> {
       const rows = await prisma.$queryRaw<Transaction[]>`
         UPDATE "OidcTransaction" SET "usedAt" = ${now}
-         WHERE id = ${id} AND "usedAt" IS NULL AND "expiresAt" > ${now}
-        RETURNING id, provider, binding, mode, "returnTo", "codeVerifier", nonce, "linkUserId", "expiresAt"`
+         WHERE id = ${id} AND provider = ${provider} AND binding = ${binding} AND "usedAt" IS NULL AND "expiresAt" > ${now}
+        RETURNING id, provider, binding, mode, "returnTo", "codeVerifier", nonce, "linkUserId", "appChallenge", "expiresAt"`
       return rows[0]
     },
 
@@ -45,11 +51,13 @@ export function createOidcStore (deps: { prisma: PrismaClient, query: Database['
       await prisma.oidcLoginCode.create({ data: row })
     },
 
-    async takeLoginCode (codeHash: string, now: Date): Promise<LoginCode | undefined> {
+    /** Spends the code if it is live and its challenge is the one shown (none for a code without one). */
+    async takeLoginCode (codeHash: string, challenge: string | null, now: Date): Promise<LoginCode | undefined> {
       const rows = await prisma.$queryRaw<LoginCode[]>`
         UPDATE "OidcLoginCode" SET "usedAt" = ${now}
          WHERE "codeHash" = ${codeHash} AND "usedAt" IS NULL AND "expiresAt" > ${now}
-        RETURNING "codeHash", "userId", "passwordVersion", "identityId", "idpSid", "expiresAt"`
+           AND "appChallenge" IS NOT DISTINCT FROM ${challenge}::varchar
+        RETURNING "codeHash", "userId", "passwordVersion", "identityId", "idpSid", "appChallenge", "expiresAt"`
       return rows[0]
     },
 
@@ -76,20 +84,43 @@ export function createOidcStore (deps: { prisma: PrismaClient, query: Database['
      */
     async deleteIdentityUnlessLast (userId: string, identityId: string, withIt: (tx: Prisma.TransactionClient) => Promise<string[]>): Promise<{ result: 'deleted' | 'last' | 'unknown', ended: string[] }> {
       return await prisma.$transaction(async (tx) => {
+        // The lock first, the count in a statement of its own: a statement's
+        // subqueries see the snapshot taken when it began (READ COMMITTED), so
+        // a caller that waited here would still count what the holder deleted.
+        if ((await tx.$queryRaw<unknown[]>`SELECT id FROM "User" WHERE id = ${userId}::uuid FOR UPDATE`).length === 0) return { result: 'unknown', ended: [] }
         const rows = await tx.$queryRaw<Array<{ password: boolean, passkeys: number, others: number, mine: number }>>`
           SELECT u."passwordHash" IS NOT NULL AS password,
                  (SELECT count(*)::int FROM "Passkey" p WHERE p."userId" = u.id) AS passkeys,
                  (SELECT count(*)::int FROM "Identity" i WHERE i."userId" = u.id AND i.id <> ${identityId}::uuid) AS others,
                  (SELECT count(*)::int FROM "Identity" i WHERE i."userId" = u.id AND i.id = ${identityId}::uuid) AS mine
-            FROM "User" u WHERE u.id = ${userId}::uuid FOR UPDATE`
+            FROM "User" u WHERE u.id = ${userId}::uuid`
         const row = rows[0]
         if (row === undefined || row.mine === 0) return { result: 'unknown', ended: [] }
         if (!row.password && row.passkeys === 0 && row.others === 0) return { result: 'last', ended: [] }
-        // Before the row goes (its sessions would lose their identity): what goes with it, in this transaction.
+        // Before the row goes (its sessions would lose their identity): what goes with it, in this
+        // transaction; and the sign-ins it started that have not opened a session yet.
         const ended = await withIt(tx)
+        await tx.oidcLoginCode.deleteMany({ where: { identityId } })
+        await tx.mfaToken.deleteMany({ where: { identityId } })
         await tx.identity.delete({ where: { id: identityId } })
         return { result: 'deleted', ended }
       })
+    },
+
+    /**
+     * The sign-ins through a provider session (or identity) that have not
+     * opened a session yet: their login codes and second steps (MfaToken)
+     * go, so that a back-channel logout also stops what is in flight.
+     */
+    async endPendingSignIns (by: { issuer: string, identityId?: string, idpSid?: string }): Promise<void> {
+      const identityId = by.identityId ?? null
+      const idpSid = by.idpSid ?? null
+      await prisma.$transaction([
+        prisma.$executeRaw`DELETE FROM "OidcLoginCode" c USING "Identity" i
+          WHERE c."identityId" = i.id AND i.issuer = ${by.issuer} AND (${identityId}::uuid IS NULL OR i.id = ${identityId}::uuid) AND (${idpSid}::varchar IS NULL OR c."idpSid" = ${idpSid}::varchar)`,
+        prisma.$executeRaw`DELETE FROM "MfaToken" m USING "Identity" i
+          WHERE m."identityId" = i.id AND i.issuer = ${by.issuer} AND (${identityId}::uuid IS NULL OR i.id = ${identityId}::uuid) AND (${idpSid}::varchar IS NULL OR m."idpSid" = ${idpSid}::varchar)`
+      ])
     },
 
     /** True the first time `key` is claimed before it expires; false for a replay. */

@@ -13,12 +13,14 @@ import { ROLES_OF_U } from '../accounts/store.ts'
 // revocation (which locks it first: user-revocation.ts) either waits for this
 // session and then ends it, or commits first and this writes nothing.
 const OPEN: Statement = {
-  name: 'session_open_v5',
+  // The identity is looked up, not taken on trust: one unlinked meanwhile leaves the session without it.
+  name: 'session_open_v6',
   text: `WITH u AS (
            SELECT id FROM "User" WHERE id = $2::uuid AND "tokenVersion" = $10::int AND "passwordVersion" = $11::int AND NOT disabled FOR SHARE
          ), opened AS (
            INSERT INTO "Session" (id, "userId", "createdAt", "lastUsedAt", "expiresAt", "userAgent", ip, amr, "authTime", "dpopJkt", "identityId", "idpSid")
-           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz, $13::varchar, $14::uuid, $15::varchar FROM u
+           SELECT $1::uuid, u.id, $3::timestamptz, $3::timestamptz, $4::timestamptz, $5::varchar, $6::varchar, $12::varchar[], $3::timestamptz, $13::varchar,
+                  (SELECT id FROM "Identity" WHERE id = $14::uuid), $15::varchar FROM u
            RETURNING id
          )
          INSERT INTO "RefreshToken" (id, "sessionId", "tokenHash", "expiresAt", "createdAt")

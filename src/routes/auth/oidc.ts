@@ -47,7 +47,7 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
   })
 
   await withCookies(app, async (scope) => {
-    scope.get<{ Params: { name: string }, Querystring: { return_to?: string, mode?: Mode } }>('/oidc/:name/start', {
+    scope.get<{ Params: { name: string }, Querystring: { return_to?: string, mode?: Mode, code_challenge?: string, code_challenge_method?: 'S256' } }>('/oidc/:name/start', {
       preHandler: app.limits.login,
       schema: {
         tags,
@@ -56,15 +56,22 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
         params: ProviderParams,
         querystring: {
           type: 'object',
-          properties: { return_to: { type: 'string', maxLength: 2000 }, mode: { type: 'string', enum: ['cookie', 'header'] } },
+          properties: {
+            return_to: { type: 'string', maxLength: 2000 },
+            mode: { type: 'string', enum: ['cookie', 'header'] },
+            // The app's own PKCE (RFC 7636) for the login_code: S256 only.
+            code_challenge: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+            code_challenge_method: { type: 'string', enum: ['S256'] }
+          },
+          dependencies: { code_challenge: ['code_challenge_method'] },
           additionalProperties: false
         },
         response: { ...Redirect, ...errors(400, 404, 429, 503) }
       }
     }, async function start (request, reply) {
-      const returnTo = request.query.return_to ?? `${config.publicUrl}/`
       const binding = bindingOf(request, reply, config)
-      const url = await app.oidc.flow.start(request.params.name, { returnTo, mode: request.query.mode ?? 'cookie', binding })
+      const { return_to: returnTo, mode, code_challenge: appChallenge } = request.query
+      const url = await app.oidc.flow.start(request.params.name, { returnTo, mode: mode ?? 'cookie', binding, appChallenge })
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer')
       return reply.redirect(url, 302)
     })
@@ -104,7 +111,7 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
         // to the service's own site, would be partitioned under it rather than the SPA's, so the SPA
         // exchanges a login_code from its own page and gets them there.
         if ((tx.mode === 'header' || config.cookieSameSite === 'none') && !fed.user.totp) {
-          return back(tx.returnTo, { login_code: await app.oidc.loginCodes.issue(fed.user, federation) })
+          return back(tx.returnTo, { login_code: await app.oidc.loginCodes.issue(fed.user, federation, tx.appChallenge) })
         }
         const answer = await signInAnswer(request, reply, fed.user, federation, undefined)
         if (answer.rotation === undefined) return back(tx.returnTo, { mfa_token: answer.mfaToken })
@@ -121,14 +128,19 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
     })
   })
 
-  await withCookies(app, (scope) => scope.post<{ Body: { login_code: string } }>('/oidc/exchange', {
+  await withCookies(app, (scope) => scope.post<{ Body: { login_code: string, code_verifier?: string } }>('/oidc/exchange', {
     preHandler: app.limits.login,
     schema: {
       tags,
       summary: 'Exchange a login_code for tokens',
       description: `Answers exactly as a header-mode login; with X-Auth-Mode: cookie (a SPA on another site), as a cookie-mode login. ${docs.dpop} Errors: 400 OIDC_LOGIN_CODE_INVALID (unknown, spent or expired: 60 s; or the account was disabled or its password changed since), 429.`,
       headers: AuthModeHeaders,
-      body: { type: 'object', properties: { login_code: { type: 'string', maxLength: 128 } }, required: ['login_code'], additionalProperties: false },
+      body: {
+        type: 'object',
+        properties: { login_code: { type: 'string', maxLength: 128 }, code_verifier: { type: 'string', pattern: '^[A-Za-z0-9._~-]{43,128}$' } },
+        required: ['login_code'],
+        additionalProperties: false
+      },
       response: { 200: { anyOf: [TokenResponseSchema, MfaRequiredSchema] }, ...errors(400, 401, 429, 503) }
     }
   }, async function exchange (request, reply) {
@@ -136,7 +148,7 @@ export default async function oidcRoutes (app: FastifyInstance, opts: { config: 
     request.headers['x-auth-mode'] ??= 'header'
     authMode(request)
     const dpopJkt = await app.dpop.forTokenEndpoint(request, reply)
-    const taken = await app.oidc.loginCodes.take(request.body.login_code)
+    const taken = await app.oidc.loginCodes.take(request.body.login_code, request.body.code_verifier)
     // The account as it is now: enabled, its password unchanged since the sign-in.
     const user = await app.accounts.reread({ id: taken.userId, passwordVersion: taken.passwordVersion })
     if (user === undefined) throw new OidcLoginCodeInvalidError()
