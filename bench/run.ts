@@ -4,8 +4,10 @@
 // defined at the top of its file in bench/figures/. Baselines run in the same
 // run, interleaved with the measured case; medians are reported. Results go
 // to bench/results/. Settings: BENCH_ROUNDS, BENCH_SECONDS,
-// BENCH_FIXED_RATE_SECONDS, BENCH_PIN=off (bench/common.ts); BENCH_ONLY=0|1m|3|dpop
+// BENCH_FIXED_RATE_SECONDS, BENCH_PIN=off (bench/common.ts); BENCH_ONLY=0|1m|3|dpop|9
 // runs one figure; BENCH_CALLGRIND=off skips the count when figure 0 misses.
+// Figure 9 (the service at SCALE_USERS users, default 1,000,000) runs last as
+// phase D; BENCH_SCALE=off leaves it out of a full run.
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +22,7 @@ import { refreshAtFixedRate, rowFigure4 } from './figures/4-refresh-rate.ts'
 import { propagation, rowFigure5 } from './figures/5-propagation.ts'
 import { peakMemory, residentMb, rowsFigure6, rowsFigure7 } from './figures/6-7-memory.ts'
 import { dpopVersusBearer, printFigure8, rowFigure8 } from './figures/8-dpop.ts'
+import { printFigure9, rowsFigure9, scaleFigure, type Figure9 } from './figures/9-scale.ts'
 
 const only = process.env.BENCH_ONLY
 const date = new Date().toISOString()
@@ -30,6 +33,16 @@ const backendEnv: Record<string, string> = { DATA_DIR: dataDir }
 if (process.env.DATABASE_URL) backendEnv.DATABASE_URL = process.env.DATABASE_URL
 if (process.env.REDIS_URL) backendEnv.REDIS_URL = process.env.REDIS_URL
 const backends = results.backends = { database: backendEnv.DATABASE_URL ? 'postgresql' : 'pglite', revocations: backendEnv.REDIS_URL ? 'redis' : 'in-process' } as const
+
+if (only === '9') {
+  // Figure 9 alone: its own databases on DATABASE_URL's server (or a throwaway one) and REDIS_URL's.
+  const f9 = results.scale = await scaleFigure()
+  await stopSharedPostgres()
+  console.log(`\nauth-service benchmark, figure 9, ${date}, node ${process.version}, PostgreSQL + Redis; pinned: ${pinning}\n`)
+  console.log(printFigure9(f9, reportLine))
+  writeFileSync(join('bench', 'results', `figure9-${date.replace(/[:.]/g, '-')}.json`), JSON.stringify(results, null, 2))
+  process.exit(0)
+}
 
 // --- Phase A: the run's service: figures 0, 8, 1, 1m, 3 ---------------------
 console.error('phase A: /auth/me vs a constant route; login storm')
@@ -103,6 +116,12 @@ const peakEmbedded = results.peakEmbedded = await peakMemory({ DATA_DIR: mkdtemp
 const fresh = await postgresForSuite()
 const peakPostgresRedis = results.peakPostgresRedis = await peakMemory({ DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-bench-peak-')), DATABASE_URL: fresh.url, REDIS_URL: redisUrl })
 await fresh.drop()
+// --- Phase D: figure 9, the service at SCALE_USERS users (its own databases on phase C's servers) --
+let scale: Figure9 | undefined
+if (process.env.BENCH_SCALE !== 'off') {
+  console.error('phase D: figure 9, the service at scale')
+  scale = results.scale = await scaleFigure()
+}
 for (const c of cleanups) await c()
 
 // --- Report ----------------------------------------------------------------
@@ -117,10 +136,12 @@ const rows: Row[] = [
   ...rowsFigure6(rssB, backends.database, rssC),
   ...rowsFigure7(peakEmbedded, peakPostgresRedis),
   rowFigure8('', dpopEmbedded),
-  rowFigure8('b', dpopRedis)
+  rowFigure8('b', dpopRedis),
+  ...(scale !== undefined ? rowsFigure9(scale) : [])
 ]
 console.log(`\nauth-service benchmark, ${date}, node ${process.version}, ${backends.database} + ${backends.revocations} (phases A, B); PostgreSQL + Redis (phase C); pinned: ${pinning}\n`)
 for (const row of rows) console.log(reportLine(row))
+if (scale !== undefined && scale.explain.length > 0) console.log(scale.explain.join('\n'))
 results.summary = rows
 const file = join('bench', 'results', `${date.replace(/[:.]/g, '-')}.json`)
 writeFileSync(file, JSON.stringify(results, null, 2))
