@@ -35,6 +35,9 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/.cache ./.cache
 COPY prisma ./prisma
 COPY data ./data
+# The admin console's pages, and the client library they load (served with their types stripped).
+COPY admin-console ./admin-console
+COPY client ./client
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

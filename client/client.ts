@@ -6,6 +6,8 @@ import { login, logout, register } from './api/credentials.ts'
 import { confirmTotp, disableTotp, enrollTotp, mfaStatus } from './api/mfa.ts'
 import { deletePasskey, passkeys, registerPasskey, renamePasskey, signInWithPasskey } from './api/passkeys.ts'
 import { changePassword, resetPassword } from './api/passwords.ts'
+import { changeEmail, forgotPassword, loginWithEmailCode, requestLoginCode, verifyEmail } from './api/email.ts'
+import { events, type AccountEvent } from './api/events.ts'
 import { endSession, logoutAll, me, sessions } from './api/sessions.ts'
 import { reauthenticate, reauthenticateWithPasskey } from './api/step-up.ts'
 import { completeOidc, exchangeOidcLoginCode, identities, linkIdentity, oidcProviders, signInWithIdToken, startOidc, unlinkIdentity } from './api/oidc.ts'
@@ -35,6 +37,12 @@ export class Client implements AuthClient {
   changePassword (currentPassword: string, newPassword: string): Promise<void> { return changePassword(this.session, currentPassword, newPassword) }
   resetPassword (resetToken: string, newPassword: string): Promise<void> { return resetPassword(this.session, resetToken, newPassword) }
 
+  verifyEmail (token: string): Promise<void> { return verifyEmail(this.session, token) }
+  changeEmail (email: string): Promise<void> { return changeEmail(this.session, email) }
+  forgotPassword (by: { email: string } | { username: string }): Promise<void> { return forgotPassword(this.session, by) }
+  requestLoginCode (email: string): Promise<void> { return requestLoginCode(this.session, email) }
+  loginWithEmailCode (email: string, code: string): Promise<LoginResult> { return loginWithEmailCode(this.session, email, code) }
+
   mfaStatus (): Promise<MfaStatus> { return mfaStatus(this.session) }
   enrollTotp (): Promise<{ secret: string, otpauthUri: string }> { return enrollTotp(this.session) }
   confirmTotp (code: string): Promise<string[]> { return confirmTotp(this.session, code) }
@@ -57,5 +65,6 @@ export class Client implements AuthClient {
 
   me (): Promise<User> { return me(this.session) }
   sessions (): Promise<Session[]> { return sessions(this.session) }
+  events (): Promise<AccountEvent[]> { return events(this.session) }
   endSession (id: string): Promise<void> { return endSession(this.session, id) }
 }

@@ -12,7 +12,9 @@
 //   TOKEN_EXPIRED or TOKEN_REVOKED; step-up asked and sent again once).
 // - api/: the endpoint wrappers, a file per feature: credentials.ts (register,
 //   login, logout), mfa.ts (TOTP, a login's second step), passkeys.ts,
-//   passwords.ts, sessions.ts (me, sessions, logout-all), step-up.ts
+//   passwords.ts, email.ts (verify and change an address, forgot-password,
+//   sign-in codes), sessions.ts (me, sessions, logout-all), events.ts (the
+//   account's activity), step-up.ts
 //   (reauthenticate), oidc.ts (signing in with an OpenID Connect provider:
 //   startOidc, completeOidc, the login_code exchange, linked identities).
 // - Underneath: transport.ts (HTTP, timeouts, the service's clock, DPoP
@@ -29,6 +31,8 @@ export { memoryStorage, type RefreshTokenStorage } from './storage.ts'
 export { indexedDbKeyStore, memoryKeyStore, type DpopKeyStore } from './dpop.ts'
 export { isStepUpError } from './reauth.ts'
 export { isMfaRequired } from './api/mfa.ts'
+export type { AccountEvent } from './api/events.ts'
+export { mailedLinkToken } from './api/email.ts'
 export type {
   AuthClient, AuthClientOptions, AuthEvents, LinkedIdentity, LoginResult, MfaRequired, MfaStatus, OidcLinked,
   OidcOutcome, OidcProvider, OnReauthRequired, Passkey, ReauthCredentials, ReauthReason, Session, SignedOutReason,

@@ -5,8 +5,16 @@
 import type { AuthMode } from './transport.ts'
 import type { RefreshTokenStorage } from './storage.ts'
 import type { DpopKeyStore } from './dpop.ts'
+import type { AccountEvent } from './api/events.ts'
 
-export interface User { id: string, username: string, roles: string[] }
+export interface User {
+  id: string
+  username: string
+  roles: string[]
+  /** From GET /auth/me (me()): the account's address, and whether it is verified. */
+  email?: string | null
+  emailVerified?: boolean
+}
 
 export interface Session {
   id: string
@@ -154,8 +162,18 @@ export interface AuthClient {
   reauthenticate (credentials: { password: string, code?: string }): Promise<User>
   /** Proves the user again with one of their passkeys (WebAuthn). */
   reauthenticateWithPasskey (username?: string): Promise<User>
-  /** With a reset token an admin issued; then sign in with the new password. */
+  /** With a reset token an admin issued, or from a mailed `#reset=` link; then sign in with the new password. */
   resetPassword (resetToken: string, newPassword: string): Promise<void>
+  /** Opens a mailed `#verify=` link's token: the address becomes the account's verified one (409 EMAIL_TAKEN if another account verified it first). */
+  verifyEmail (token: string): Promise<void>
+  /** Step-up: mails a link to the new address; it replaces the old one (which is told) when opened. */
+  changeEmail (email: string): Promise<void>
+  /** Mails a `#reset=` link to the account's verified address; resolves the same whether or not the account exists. */
+  forgotPassword (by: { email: string } | { username: string }): Promise<void>
+  /** Mails a 6-digit sign-in code to a verified address; resolves the same whether or not it is known. */
+  requestLoginCode (email: string): Promise<void>
+  /** Signs in with a mailed code, as login does (a user with TOTP gets the second step). */
+  loginWithEmailCode (email: string, code: string): Promise<LoginResult>
   /** The providers users may sign in with (GET /auth/oidc/providers). */
   oidcProviders (): Promise<OidcProvider[]>
   /** Sends the browser to the provider (GET /auth/oidc/:name/start); answers the URL (and, with a window, navigates there). */
@@ -183,6 +201,8 @@ export interface AuthClient {
   logoutAll (): Promise<void>
   me (): Promise<User>
   sessions (): Promise<Session[]>
+  /** The user's last 50 security events, newest first (GET /auth/events). */
+  events (): Promise<AccountEvent[]>
   endSession (id: string): Promise<void>
   /** fetch with the access token attached; relative paths resolve against baseUrl. */
   authFetch (path: string, init?: RequestInit): Promise<Response>

@@ -16,11 +16,16 @@ import rateLimitPlugin from './plugins/rate-limit.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import securityHeaders, { noStore, pageHeaders } from './plugins/security-headers.ts'
 import signingKeysPlugin from './plugins/signing-keys.ts'
+import mailPlugin from './plugins/mail.ts'
 import healthRoutes from './routes/health.ts'
 import wellKnownRoutes from './routes/well-known.ts'
 import authRoutes from './routes/auth/index.ts'
 import adminUserRoutes from './routes/admin/users.ts'
 import adminKeyRoutes from './routes/admin/keys.ts'
+import adminEventRoutes from './routes/admin/events.ts'
+import consoleUserRoutes from './routes/admin/console-users.ts'
+import adminConsole from './routes/admin/console.ts'
+import eventsPlugin from './plugins/events.ts'
 import revocationFeedRoutes from './routes/revocation-feed.ts'
 import { ErrorSchema } from './routes/auth/schemas.ts'
 
@@ -103,9 +108,13 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(dpopPlugin, { config, redisPrefix: opts.redisPrefix })
   await fastify.register(tokensPlugin, { ttl: config.accessTokenTtl, issuer: config.jwtIssuer, audience: config.jwtAudience })
   await fastify.register(servicesPlugin, { config })
+  await fastify.register(mailPlugin, { config })
+  await fastify.register(eventsPlugin, { config })
   await fastify.register(metricsPlugin, { port: config.metricsPort, host: config.metricsHost })
   await fastify.register(rateLimitPlugin, { config, redisPrefix: opts.redisPrefix })
 
+  // The admin console: static pages under their own CSP (routes/admin/console.ts).
+  if (config.adminConsole) await fastify.register(adminConsole)
   await fastify.register(healthRoutes)
   await fastify.register(wellKnownRoutes, { maxAge: config.jwksMaxAge })
   fastify.addSchema(ErrorSchema)
@@ -116,6 +125,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     await api.register(authRoutes, { prefix: '/auth', config })
     await api.register(adminUserRoutes, { prefix: '/admin' })
     await api.register(adminKeyRoutes, { prefix: '/admin' })
+    await api.register(adminEventRoutes, { prefix: '/admin' })
+    await api.register(consoleUserRoutes, { prefix: '/admin' })
     await api.register(revocationFeedRoutes, { prefix: '/auth', feedToken: config.revocationFeedToken })
   })
 }

@@ -8,6 +8,8 @@ import { MAX_ACCESS_TOKEN_TTL } from './revocation/mirror.ts'
 import type { RedisTarget } from './db/redis.ts'
 import { OIDC_NAMES, oidcConfig, type OidcConfig } from './config/oidc.ts'
 import { ConfigError, bool, int, keyAlgorithm, nonEmpty, publicUrl, redisTarget, secret, trustProxy, url, webauthn, type Env } from './config/parse.ts'
+import { webhookConfig, type WebhookConfig } from './config/events.ts'
+import { MAIL_NAMES, mailConfig, type MailConfig } from './config/email.ts'
 
 export { ConfigError }
 
@@ -72,6 +74,14 @@ export interface Config {
   publicUrl: string | undefined
   /** Sign-in with OpenID Connect providers; no providers: off. */
   oidc: OidcConfig
+  /** Days security events are kept. */
+  eventRetentionDays: number
+  /** Where every security event is POSTed, signed (Standard Webhooks); unset: no webhooks. */
+  webhook: WebhookConfig | undefined
+  /** The admin console at /admin/console/. */
+  adminConsole: boolean
+  /** Outgoing mail: SMTP_URL, MAIL_FROM, EMAIL_LINK_BASE, MAIL_TEMPLATES_DIR, MAIL_POLL_INTERVAL. */
+  mail: MailConfig
 }
 
 export interface Setting {
@@ -172,6 +182,11 @@ export const SETTINGS: readonly Setting[] = [
   row('REAUTH_MAX_AGE', '600', 'seconds after a sign-in within which a sensitive change needs no reauthentication', (env) => ({ reauthMaxAge: int(env, 'REAUTH_MAX_AGE', 600, 10, 86400) })),
   row('PUBLIC_URL', 'unset: each request\'s scheme and host', 'the service\'s public origin (DPoP htu, links, OpenID Connect redirect URIs)', (env) => ({ publicUrl: publicUrl(env) })),
   // One block of variables per provider; `<NAME>` stands for each name in OIDC_PROVIDERS, upper case.
+  row('EVENT_RETENTION_DAYS', '90', 'days security events are kept (GET /admin/events, GET /auth/events)', (env) => ({ eventRetentionDays: int(env, 'EVENT_RETENTION_DAYS', 90, 1, 3650) })),
+  row(['WEBHOOK_URL', 'WEBHOOK_SECRET'], 'unset: no webhooks', 'an http(s) URL every security event is POSTed to, and its Standard Webhooks secret (whsec_<base64>)', (env) => ({ webhook: webhookConfig(env) })),
+  // Reads PUBLIC_URL (a link's default origin) and PORT (development's) again, only as the links' fallback.
+  row(MAIL_NAMES, 'unset: .eml files under DATA_DIR/outbox-sent (development)', 'outgoing mail: SMTP_URL (smtp://user:pass@host:port, STARTTLS when offered; smtps:// implicit TLS), MAIL_FROM (default Auth service <no-reply@localhost>), EMAIL_LINK_BASE (where mailed links point; default PUBLIC_URL), MAIL_TEMPLATES_DIR (an operator\'s templates), MAIL_POLL_INTERVAL (seconds, default 5)', (env) => ({ mail: mailConfig(env) })),
+  row('ADMIN_CONSOLE', 'on', 'off: no admin console at /admin/console/', (env) => ({ adminConsole: bool(env, 'ADMIN_CONSOLE', true, 'on', 'off') })),
   row(OIDC_NAMES, 'unset: no providers', 'sign-in with OpenID Connect providers: OIDC_PROVIDERS names them (google,corp), each with its issuer, client id and secret, scopes, label and whether its verified emails are trusted; OIDC_RETURN_ORIGINS lists where a sign-in may return to (default: CORS_ORIGINS and PUBLIC_URL)', (env) => ({ oidc: oidcConfig(env) }))
 ]
 

@@ -139,3 +139,9 @@ export const OidcLogoutTokenInvalidError = define('OIDC_LOGOUT_TOKEN_INVALID', '
 export const AccountDisabledError = define('ACCOUNT_DISABLED', 'This account is disabled', 403)
 export const IdentityTakenError = define('IDENTITY_TAKEN', 'That identity signs in to another account', 409)
 export const LastSignInMethodError = define('LAST_SIGN_IN_METHOD', 'This is the account\'s last way to sign in: add a password, a passkey or another identity first', 409)
+
+// Email addresses: verification links, forgot-password, sign-in codes (src/email/).
+export const InvalidEmailTokenError = define('INVALID_EMAIL_TOKEN', 'The verification link is invalid, spent or expired', 400)
+export const EmailTakenError = define('EMAIL_TAKEN', 'Another account verified this address first', 409)
+/** In production without SMTP_URL: the routes that send mail have nothing to send it with. */
+export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'This service sends no email (SMTP_URL is not set)', 503)

@@ -30,6 +30,10 @@ import { createOidcFlow } from './oidc/flow.ts'
 import { createIdentities } from './oidc/identities.ts'
 import { createProviderTokens } from './oidc/provider-tokens.ts'
 import { createLoginCodes } from './oidc/login-codes.ts'
+import { createEventStore } from './events/store.ts'
+import { createEvents } from './events/recorder.ts'
+import { createEmail } from './email/email.ts'
+import { createUserSearch } from './accounts/search.ts'
 
 export interface ServiceDeps {
   config: Config
@@ -62,7 +66,9 @@ export function createServices (deps: ServiceDeps) {
     reread: accounts.reread
   })
   const rotation = createRotation({ store: sessionStore, sessions, hmacKey, refreshTtl: config.refreshTokenTtl, reuseGrace: config.refreshReuseGrace, onReuse: deps.onReuse })
-  const userRevocation = createUserRevocation({ store: createRevocationStore({ prisma }), sessions: sessionStore, revocations })
+  // Security events (events/): written inside the changes they record, so built before them.
+  const events = createEvents({ store: createEventStore({ prisma }), webhooks: config.webhook !== undefined, retentionDays: config.eventRetentionDays })
+  const userRevocation = createUserRevocation({ store: createRevocationStore({ prisma }), sessions: sessionStore, revocations, events })
   const mfaStore = createMfaStore({ prisma })
   const mfaTokens = createMfaTokens({ store: mfaStore })
   const passkeys = createPasskeys({ store: mfaStore, ...config.webauthn, hmacKey: deps.sessionSecret })
@@ -77,7 +83,8 @@ export function createServices (deps: ServiceDeps) {
     revocations,
     userRevocation,
     resetTtl: config.passwordResetTtl,
-    reauthMaxAge: config.reauthMaxAge
+    reauthMaxAge: config.reauthMaxAge,
+    events
   })
   const oidcStore = createOidcStore({ prisma, query })
   const providers = createProviders(config.oidc, config.publicUrl)
@@ -95,6 +102,8 @@ export function createServices (deps: ServiceDeps) {
     passkeys,
     stepUp: createStepUp({ store: mfaStore, maxAge: config.reauthMaxAge }),
     sessionAuth: createSessionAuth({ store: sessionStore }),
+    events,
+    userSearch: createUserSearch({ prisma }),
     // Sign-in with OpenID Connect providers (src/oidc/).
     oidc: {
       providers,
@@ -102,13 +111,16 @@ export function createServices (deps: ServiceDeps) {
       identities: createIdentities({ store: oidcStore, users: accountStore, sessions: sessionStore, endOpenedBy: sessions.endOpenedBy, revocations }),
       tokens: createProviderTokens({ store: oidcStore }),
       loginCodes: createLoginCodes({ store: oidcStore })
-    }
+    },
+    // Addresses, forgot-password and sign-in codes (src/email/); mail sealed at rest with the factor key.
+    email: createEmail({ prisma, users: accountStore, resets: createPasswordStore({ prisma }), key: deps.factorKey, mail: config.mail, resetTtl: config.passwordResetTtl })
   }
 
   /** Deletes what no check needs anymore: expired tokens, challenges, old sessions. */
   async function pruneAll () {
-    const [pruned, resets, mfa, challenges, oidc] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune(), oidcStore.prune(new Date())])
-    return { ...pruned, resets, mfa, challenges, oidc }
+    const [pruned, resets, mfa, challenges, oidc, securityEvents] = await Promise.all([sessions.prune(), passwordLife.prune(), mfaTokens.prune(), passkeys.prune(), oidcStore.prune(new Date()), events.prune()])
+    const email = await services.email.prune()
+    return { ...pruned, resets, mfa, challenges, oidc, securityEvents, email }
   }
 
   return { ...services, pruneAll, close: () => passwords.close() }

@@ -56,6 +56,10 @@ t.test('the start command works from a production-only install', async (t) => {
     if (r.status !== 200) throw new Error(String(r.status))
   }, 60_000, 'the image start command')
   t.pass('the service answers /health/ready 200 with no dev dependency installed')
+  const consolePage = await fetch(`http://127.0.0.1:${port}/admin/console/`)
+  t.equal(consolePage.status, 200, 'the admin console\'s files are in the image')
+  t.equal((await fetch(`http://127.0.0.1:${port}/admin/console/modules/admin-console/app.ts`)).status, 200, 'and its modules (the client library too)')
+  t.equal((await fetch(`http://127.0.0.1:${port}/admin/console/modules/client/index.ts`)).status, 200)
 
   // The admin CLI, as the README runs it in a container, on the same data
   // (embedded PostgreSQL is single-process: the service stops first).

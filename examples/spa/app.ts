@@ -3,6 +3,8 @@
 import { AuthError, createAuthClient, isMfaRequired, type MfaRequired, type Passkey, type Session, type SignedOutReason, type User } from '../../client/index.ts'
 import { askForProof, knowTotp } from './step-up.ts'
 import { labelOf, loadIdentities, showProviders } from './providers.ts'
+import { setUpEmailSecurity, setUpEmailSignIn, verifyFromLink, type EmailDeps } from './email.ts'
+import { loadActivity } from './activity.ts'
 
 const baseUrl = document.querySelector<HTMLMetaElement>('meta[name="auth-base-url"]')!.content
 // A sensitive change answered REAUTH_REQUIRED or MFA_REQUIRED asks the user (askForProof), then is sent again once.
@@ -113,7 +115,7 @@ async function showUser (user: User): Promise<void> {
   $('roles').textContent = user.roles.join(', ')
   $('refresh-count').textContent = String(refreshes)
   show('signed-in')
-  await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity(), loadIdentities(auth, guarded)]) })
+  await guarded(async () => { await Promise.all([loadProtected(), loadSessions(), loadSecurity(), loadIdentities(auth, guarded), emailCard.load(), loadActivity(auth, $('activity'))]) })
 }
 
 // --- Second factors and the password ------------------------------------------
@@ -225,6 +227,11 @@ onSubmit('mfa-step', async (field) => {
 })
 $('mfa-cancel').addEventListener('click', () => showMfaStep(null))
 
+// Email (email.ts): "Forgot password?" and "Email me a code" beside the sign-in card, the address on the Security card.
+const emailDeps: EmailDeps = { auth, guarded, notice, onMfa: showMfaStep }
+setUpEmailSignIn(emailDeps)
+const emailCard = setUpEmailSecurity(emailDeps)
+
 $('passkey-sign-in').addEventListener('click', () => guarded(async () => {
   const username = String(new FormData($<HTMLFormElement>('sign-in')).get('username') ?? '').trim()
   // With a username typed in, that user's passkeys; without, the browser offers the ones it has.
@@ -285,6 +292,8 @@ if (resetToken !== undefined) {
 } else {
   guarded(async () => {
     await guarded(() => showProviders(auth, guarded)) // without them, the page still works
+    // A mailed #verify= link first: it takes its token out of the address bar before start() reads the fragment.
+    await verifyFromLink(emailDeps)
     await start()
   }).finally(() => { if (!$('loading').hidden) show('signed-out') })
 }

@@ -13,12 +13,14 @@ const files: Record<string, { path: string, type: string, ts?: boolean }> = {
   '/app.ts': { path: here('./app.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   '/step-up.ts': { path: here('./step-up.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   '/providers.ts': { path: here('./providers.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  '/email.ts': { path: here('./email.ts'), type: 'text/javascript; charset=utf-8', ts: true },
+  '/activity.ts': { path: here('./activity.ts'), type: 'text/javascript; charset=utf-8', ts: true },
   // app.ts imports '../../client/index.ts', which the browser resolves to /client/index.ts (and its modules beside it).
   // Every module of the library, by name: a file left off this list fails the import in the browser.
   ...Object.fromEntries([
     'index', 'types', 'client', 'session', 'schedule', 'events', 'calls',
     'transport', 'refresh', 'tabs', 'storage', 'dpop', 'webauthn', 'reauth',
-    'api/credentials', 'api/mfa', 'api/passkeys', 'api/passwords', 'api/sessions', 'api/step-up', 'api/oidc'
+    'api/credentials', 'api/mfa', 'api/passkeys', 'api/passwords', 'api/sessions', 'api/step-up', 'api/oidc', 'api/email', 'api/events'
   ].map((name) => [
     `/client/${name}.ts`, { path: here(`../../client/${name}.ts`), type: 'text/javascript; charset=utf-8', ts: true }
   ])),

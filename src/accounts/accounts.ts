@@ -10,7 +10,7 @@ export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
 const usernameRe = new RegExp(USERNAME_PATTERN)
 
 /** A user as the token path sees them: `tokenVersion` goes into every access token (claim `ver`). */
-export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokenVersion: number }
+export interface AccountUser { id: string, username: string, roles: string[], disabled: boolean, tokenVersion: number, email?: string | null, emailVerified?: boolean }
 /**
  * A user whose password was just checked: `passwordVersion` as read with it
  * (a session opens only if no password change came between), `totp` whether

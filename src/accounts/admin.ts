@@ -58,7 +58,7 @@ export function createUserAdmin (deps: {
       const rows = await store.listAfter(after, take + 1)
       const page = rows.slice(0, take)
       return {
-        users: page.map((u) => ({ id: u.id, username: u.username, roles: u.roles.map((r) => r.roleName), disabled: u.disabled, createdAt: u.createdAt.toISOString() })),
+        users: page.map((u) => ({ id: u.id, username: u.username, roles: u.roles.map((r) => r.roleName), disabled: u.disabled, email: u.email, emailVerified: u.emailVerified, createdAt: u.createdAt.toISOString() })),
         nextCursor: rows.length > take ? Buffer.from(page[page.length - 1].id).toString('base64url') : null
       }
     },
@@ -70,6 +70,7 @@ export function createUserAdmin (deps: {
       await revokeWith(id, {
         endSessions: false,
         reason: 'role-change',
+        event: { type: 'roles_changed', details: { roles: next } },
         async change (tx) {
           if (!next.includes('admin')) await assertNotLastAdmin(tx, id)
           await store.replaceRolesIn(tx, id, next)
@@ -86,6 +87,7 @@ export function createUserAdmin (deps: {
       await revokeWith(id, {
         endSessions: true,
         reason: 'disabled',
+        event: { type: 'user_disabled' },
         async change (tx) {
           await assertNotLastAdmin(tx, id)
           await store.disableIn(tx, id)
@@ -94,7 +96,7 @@ export function createUserAdmin (deps: {
       return get(id)
     },
     async endSessions (id: string): Promise<void> {
-      await revokeWith(id, { endSessions: true, reason: 'admin-logout' })
+      await revokeWith(id, { endSessions: true, reason: 'admin-logout', event: { type: 'user_logged_out' } })
     },
     /**
      * A user who lost their authenticator: TOTP and its recovery codes go
@@ -106,6 +108,7 @@ export function createUserAdmin (deps: {
       await revokeWith(id, {
         endSessions: true,
         reason: 'mfa-reset',
+        event: { type: 'mfa_reset' },
         async change (tx) {
           await mfa.deleteFactorIn(tx, id)
           await mfa.deleteMfaTokensOf(id, tx)

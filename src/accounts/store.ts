@@ -27,6 +27,9 @@ export interface LoginRow {
   /** Null: no password (an account made by a sign-in with a provider). */
   passwordHash: string | null
   passwordVersion: number
+  /** The account's address and whether it is verified: carried into its access tokens. */
+  email: string | null
+  emailVerified: boolean
   totp: boolean
 }
 
@@ -39,11 +42,11 @@ export interface NewUser { id: string, username: string, usernameKey: string, pa
 // the driver. Through Prisma it was two queries and most of a login's
 // main-thread time on PGlite (bench/profile.ts login). It reads TotpFactor
 // too: whether the login needs a second step comes in the same round trip.
-const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", u."passwordVersion", ${ROLES_OF_U} AS roles,
+const LOGIN_COLUMNS = `u.id, u.username, u.disabled, u."tokenVersion", u."passwordHash", u."passwordVersion", u.email, u."emailVerified", ${ROLES_OF_U} AS roles,
   EXISTS (SELECT 1 FROM "TotpFactor" f WHERE f."userId" = u.id AND f."confirmedAt" IS NOT NULL) AS totp`
-const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v3', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
-const FIND_BY_ID: Statement = { name: 'login_reread_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
-const FIND_BY_VERIFIED_EMAIL: Statement = { name: 'login_by_email_v1', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."verifiedEmailKey" = $1` }
+const FIND_FOR_LOGIN: Statement = { name: 'login_lookup_v4', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."usernameKey" = $1` }
+const FIND_BY_ID: Statement = { name: 'login_reread_v3', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u.id = $1::uuid` }
+const FIND_BY_VERIFIED_EMAIL: Statement = { name: 'login_by_email_v2', text: `SELECT ${LOGIN_COLUMNS} FROM "User" u WHERE u."verifiedEmailKey" = $1` }
 // Only a hash that is still the one checked is replaced: never a password changed meanwhile.
 const REHASH: Statement = { name: 'login_rehash_v1', text: 'UPDATE "User" SET "passwordHash" = $3 WHERE id = $1::uuid AND "passwordHash" = $2 RETURNING id' }
 const MAX_COST: Statement = { name: 'max_bcrypt_cost_v1', text: 'SELECT max(substring("passwordHash" from \'^\\$2[abxy]?\\$(\\d\\d)\\$\')::int) AS cost FROM "User"' }

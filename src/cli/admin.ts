@@ -19,6 +19,8 @@ import type { Database } from '../db/database.ts'
 
 const HELP = `usage: npm run admin -- <command>
 
+  list [<limit>]                     the users (first 100 by default): name, id,
+                                     roles, disabled, email and whether verified
   create-user <username> [--admin]   create a user; the password is read from
                                      AUTH_CLI_PASSWORD or the first line of stdin
   grant <username> <role>            add a role (user, admin)
@@ -63,8 +65,8 @@ export async function main (argv: string[]): Promise<number> {
     console.log(HELP)
     return command === undefined ? 1 : 0
   }
-  const known = ['create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys', 'reset-link', 'mfa-reset']
-  if (!known.includes(command) || args[0] === undefined) {
+  const known = ['list', 'create-user', 'grant', 'revoke', 'logout', 'disable', 'enable', 'keys', 'reset-link', 'mfa-reset']
+  if (!known.includes(command) || (args[0] === undefined && command !== 'list')) {
     console.error(`unknown or incomplete command: ${[command, ...args].join(' ')}\n\n${HELP}`)
     return 2
   }
@@ -93,6 +95,14 @@ export async function main (argv: string[]): Promise<number> {
     if (!await revocations.waitUntilTrusted(5000)) throw new Error('Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES) is not reachable')
     const username = args[0]
     switch (command) {
+      case 'list': {
+        const { users } = await admin.list(Number(username ?? 100))
+        for (const u of users) {
+          const email = u.email === null ? '-' : `${u.email} (${u.emailVerified ? 'verified' : 'not verified'})`
+          console.log(`${u.username}\t${u.id}\t${u.roles.join(',')}\t${u.disabled ? 'disabled' : 'enabled'}\t${email}`)
+        }
+        break
+      }
       case 'create-user': {
         const user = await accounts.register(username, await readPassword(), args.includes('--admin') ? ['user', 'admin'] : ['user'])
         securityEvent('user_created', user.id, { username: user.username, roles: user.roles })

@@ -14,6 +14,7 @@ import type { MfaStore } from '../mfa/store.ts'
 import { assertStepUp, hasSecondFactor, type SecondFactorCounts, type StepUpClaims } from '../mfa/step-up.ts'
 import type { PasswordStore } from './store.ts'
 import type { SessionStore } from '../sessions/store.ts'
+import type { Events } from '../events/recorder.ts'
 
 export function createPasswordLife (deps: {
   store: PasswordStore
@@ -30,6 +31,8 @@ export function createPasswordLife (deps: {
   resetTtl: number
   /** REAUTH_MAX_AGE: how fresh a session must be to set a first password. */
   reauthMaxAge: number
+  /** Each change's security event, stored in its transaction. */
+  events?: Pick<Events, 'recordIn'>
 }) {
   const { store, users, mfa, accounts, hasher } = deps
 
@@ -66,6 +69,7 @@ export function createPasswordLife (deps: {
         const sessions = await deps.sessions.endOthersIn(tx, userId, sessionId)
         await mfa.deleteMfaTokensOf(userId, tx)
         await store.deleteResetsOf(tx, userId)
+        await deps.events?.recordIn(tx, { type: 'password_changed', userId, details: { sessionId, endedSessions: sessions.length } })
         return sessions
       })
       // Another change of this password won the race: this one changed nothing.
@@ -81,6 +85,7 @@ export function createPasswordLife (deps: {
       const found = await deps.userRevocation.revokeAll(userId, {
         endSessions: true,
         reason: 'password-reset',
+        event: { type: 'password_reset_issued' },
         change: async (tx) => {
           await store.deleteResetsOf(tx, userId)
           await mfa.deleteMfaTokensOf(userId, tx)
@@ -105,6 +110,7 @@ export function createPasswordLife (deps: {
         reason: 'password-reset',
         // Spent in the same transaction that sets the password: once, and never half.
         before: (tx) => store.spendReset(tx, tokenHash),
+        event: { type: 'password_reset' },
         change: async (tx) => {
           await users.setPassword(tx, row.userId, passwordHash)
           await mfa.deleteMfaTokensOf(row.userId, tx)

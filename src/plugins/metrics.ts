@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type LoginResult = 'ok' | 'failed'
 /** How the login was made: a password alone, a first step and its second step (counted at the second step), a passkey, a provider. */
-export type LoginMethod = 'password' | 'mfa' | 'passkey' | 'oidc'
+export type LoginMethod = 'password' | 'mfa' | 'passkey' | 'oidc' | 'email'
 export type RefreshResult = 'ok' | 'grace' | 'reuse_detected' | 'refused'
 
 export interface Metrics {
@@ -42,7 +42,7 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
     limited: new Counter({ name: 'auth_rate_limited_total', help: 'Requests refused by a rate limit, by limit', labelNames: ['limit'], registers: [registry] }),
     lag: new Histogram({ name: 'auth_revocation_propagation_seconds', help: 'Time from a revocation being published on one instance to this one hearing it', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [registry] })
   }
-  for (const method of ['password', 'mfa', 'passkey', 'oidc']) for (const result of ['ok', 'failed']) m.logins.inc({ method, result }, 0)
+  for (const method of ['password', 'mfa', 'passkey', 'oidc', 'email']) for (const result of ['ok', 'failed']) m.logins.inc({ method, result }, 0)
   for (const result of ['ok', 'grace', 'reuse_detected', 'refused']) m.refreshes.inc({ result }, 0)
   for (const scope of ['session', 'user', 'key']) m.revocations.inc({ scope }, 0)
 
@@ -55,7 +55,12 @@ export default fp(async function metricsPlugin (app, opts: { port?: number, host
     new Gauge({ name: 'auth_revocation_mirror_trusted', help: '1 while the revocation mirror is trusted, 0 while the service fails closed', registers: [], collect () { this.set(revocations.trusted ? 1 : 0) } }),
     new Gauge({ name: 'auth_revocation_mirror_entries', help: 'Revocations held in memory, by kind', labelNames: ['kind'], registers: [], collect () { const s = revocations.size(); this.set({ kind: 'session' }, s.sessions); this.set({ kind: 'user' }, s.users); this.set({ kind: 'key' }, s.keys) } }),
     new Gauge({ name: 'auth_db_pool_connections', help: 'Database connections by state (PostgreSQL)', labelNames: ['state'], registers: [], collect () { const p = app.db.poolStats?.(); if (p !== undefined) { this.set({ state: 'total' }, p.total); this.set({ state: 'idle' }, p.idle); this.set({ state: 'waiting' }, p.waiting) } } }),
+    new Gauge({ name: 'auth_mail_outbox_queued', help: 'Mails in the outbox not yet sent nor given up (as of the sender\'s last look)', registers: [], collect () { this.set(app.mail?.sender?.stats().queued ?? 0) } }),
+    new Counter({ name: 'auth_mail_failures_total', help: 'Failed attempts to send a mail (retried, or given up after the last)', registers: [], collect () { this.reset(); this.inc(app.mail?.sender?.stats().failures ?? 0) } }),
     new Gauge({ name: 'auth_password_hash_queue', help: 'Password hashes and comparisons waiting for a worker', registers: [], collect () { this.set(app.passwords.stats().queued) } }),
+    // Webhooks (events/webhooks.ts): read at scrape time, this instance's sender only.
+    new Gauge({ name: 'auth_webhook_queue', help: 'Webhook deliveries neither delivered nor given up on (every instance\'s, from the outbox)', registers: [], async collect () { if (app.webhooks !== null) this.set(await app.webhooks.pending()) } }),
+    new Counter({ name: 'auth_webhook_failures_total', help: 'Webhook attempts this instance made that failed (not 2xx, timed out, unreachable)', registers: [], collect () { this.reset(); if (app.webhooks !== null) this.inc(app.webhooks.stats().failures) } }),
     new Gauge({ name: 'auth_password_hash_seconds', help: 'Time one hash or comparison takes in a worker (piscina run time), by quantile', labelNames: ['quantile'], registers: [], collect () { const s = app.passwords.stats(); this.set({ quantile: '0.5' }, s.p50 / 1000); this.set({ quantile: '0.99' }, s.p99 / 1000) } })
   ]
   for (const g of gauges) registry.registerMetric(g)

@@ -114,7 +114,7 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
   } satisfies MfaThrottle)
 
   if (!config.rateLimit) {
-    app.decorate('limits', { login: off, register: off, refresh: off, reset: off })
+    app.decorate('limits', { login: off, register: off, refresh: off, reset: off, email: off })
     app.decorate('loginThrottle', noThrottle)
     return
   }
@@ -164,14 +164,16 @@ export default fp(async function rateLimitPlugin (app, opts: { config: Config, r
     login: perAddress('login-ip', L.perAddress.max),
     register: perAddress('register-ip', 20),
     refresh: perAddress('refresh-ip', 60),
-    reset: perAddress('reset-ip', 20)
+    reset: perAddress('reset-ip', 20),
+    // The routes that send mail (forgot-password, sign-in codes, a change of address): each may mail someone who did not ask.
+    email: perAddress('email-ip', 10)
   })
   app.decorate('loginThrottle', loginThrottle)
 }, { name: 'rate-limit', dependencies: ['metrics'] })
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { login: Guard, register: Guard, refresh: Guard, reset: Guard }
+    limits: { login: Guard, register: Guard, refresh: Guard, reset: Guard, email: Guard }
     loginThrottle: LoginThrottle
     mfaThrottle: MfaThrottle
   }

@@ -7,11 +7,14 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { createServices, type Services } from '../services.ts'
+import { createSecurityLog } from '../events/security-log.ts'
 
 export default fp(async function servicesPlugin (app, opts: { config: Config }) {
   const { config } = opts
-  // Security events: one structured line each, who/what/where, never a secret.
-  const security = app.log.child({ security: true })
+  // Security events: one structured line each, who/what/where, never a secret;
+  // each also stored (events/security-log.ts), made once the recorder exists.
+  const securityLines = app.log.child({ security: true })
+  let security = securityLines
   const services = createServices({
     config,
     db: app.db,
@@ -21,6 +24,7 @@ export default fp(async function servicesPlugin (app, opts: { config: Config }) 
     onReuse: (info) => security.warn({ event: 'refresh_token_reused', ...info }, 'refresh token reused after the grace window: session revoked')
   })
   app.addHook('onClose', async () => { await services.close() })
+  security = createSecurityLog(securityLines, services.events)
   for (const [name, service] of Object.entries(services)) if (name !== 'pruneAll' && name !== 'close') app.decorate(name, service as object)
   app.decorate('security', security)
   const { stepUp, accounts, passwords, pruneAll } = services

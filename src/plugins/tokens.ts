@@ -57,6 +57,7 @@ export default fp(async function tokensPlugin (app, opts: { ttl: number, issuer:
     const exp = Math.max(iat, Math.min(iat + ttl, signIn.endsAt ?? Infinity))
     const claims: Record<string, unknown> = { sub: user.id, sid, jti: randomUUID(), roles: user.roles, preferred_username: user.username, ver: user.tokenVersion, amr: signIn.amr, auth_time: signIn.authTime, iat, exp }
     if (typeof dpopJkt === 'string') claims.cnf = { jkt: dpopJkt }
+    if (typeof user.email === 'string') { claims.email = user.email; claims.email_verified = user.emailVerified === true }
     const key = keyring.signer()
     return { token: app.jwt.sign(claims, { key: key.key, kid: key.kid, algorithm: key.alg }), expiresIn: exp - iat }
   }

@@ -15,6 +15,7 @@ import type { RevocationEntry, RevocationList } from './mirror.ts'
 import { revocationHorizon, revocationUntil } from './mirror.ts'
 import type { RevocationStore } from './store.ts'
 import type { SessionStore } from '../sessions/store.ts'
+import type { EventInput, Events } from '../events/recorder.ts'
 
 type Tx = Prisma.TransactionClient
 
@@ -25,11 +26,13 @@ export interface RevokeAllOptions {
   before?: (tx: Tx) => Promise<boolean>
   /** Runs inside the transaction, once the user's row is locked and before sessions end. */
   change?: (tx: Tx) => Promise<void>
+  /** The security event of the change, stored in its transaction (the user is the one revoked). */
+  event?: Omit<EventInput, 'userId'>
 }
 
 export type { Tx }
 
-export function createUserRevocation (deps: { store: RevocationStore, sessions: Pick<SessionStore, 'endAllIn'>, revocations: RevocationList }) {
+export function createUserRevocation (deps: { store: RevocationStore, sessions: Pick<SessionStore, 'endAllIn'>, revocations: RevocationList, events?: Pick<Events, 'recordIn'> }) {
   const { store, sessions, revocations } = deps
 
   return {
@@ -46,6 +49,7 @@ export function createUserRevocation (deps: { store: RevocationStore, sessions: 
         if (bumped === undefined) return undefined
         await opts.change?.(tx)
         if (opts.endSessions) await sessions.endAllIn(tx, userId, opts.reason)
+        if (opts.event !== undefined) await deps.events?.recordIn(tx, { ...opts.event, userId })
         return bumped
       })
       if (version === undefined) return false

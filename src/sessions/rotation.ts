@@ -64,7 +64,7 @@ export function createRotation (deps: {
     if (row === null) throw new InvalidRefreshTokenError()
     if (row.nextExpiresAt === null && row.dpopJkt !== null && !row.dpopBoundAtRefresh) holdsKey(row.dpopJkt, dpopJkt)
     if (!usable(row, now)) throw new InvalidRefreshTokenError()
-    const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles }
+    const user: AccountUser = { id: row.userId, username: row.username, disabled: row.disabled, tokenVersion: row.tokenVersion, roles: row.roles, email: row.email, emailVerified: row.emailVerified }
     const endsAt = Math.floor(row.sessionExpiresAt.getTime() / 1000)
     const signIn = { amr: row.amr ?? [], authTime: Math.floor(row.authTime.getTime() / 1000), endsAt }
     if (row.nextExpiresAt !== null) {

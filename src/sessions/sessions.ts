@@ -71,7 +71,7 @@ export function createSessions (deps: {
         idpSid: meta.federation?.idpSid?.slice(0, 255) ?? null
       })
       if (written) {
-        const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion }
+        const account: AccountUser = { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled, tokenVersion: user.tokenVersion, email: user.email, emailVerified: user.emailVerified }
         return { refreshToken: raw, refreshExpiresIn: Math.round((expiresAt.getTime() - now) / 1000), sessionId, user: account, amr, authTime: Math.floor(now / 1000), endsAt: Math.floor(sessionExpiresAt.getTime() / 1000), dpopJkt: meta.dpopJkt ?? null }
       }
       // Revoked, re-roled or disabled while the password was being checked: read the user again.

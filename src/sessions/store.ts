@@ -42,6 +42,8 @@ export interface TokenRow {
   username: string
   disabled: boolean
   tokenVersion: number
+  email: string | null
+  emailVerified: boolean
   roles: string[]
   amr: string[]
   authTime: Date
@@ -53,14 +55,14 @@ export interface TokenRow {
 // token issued from it carries one consistent state of the user.
 const FIND = `SELECT t.id, t."usedAt", t."expiresAt",
                      s.id AS "sessionId", s."revokedAt", s."expiresAt" AS "sessionExpiresAt", s.amr, s."authTime", s."dpopJkt", s."dpopBoundAtRefresh",
-                     u.id AS "userId", u.username, u.disabled, u."tokenVersion",
+                     u.id AS "userId", u.username, u.disabled, u."tokenVersion", u.email, u."emailVerified",
                      ${ROLES_OF_U} AS roles
                 FROM "RefreshToken" t
                 JOIN "Session" s ON s.id = t."sessionId"
                 JOIN "User" u ON u.id = s."userId"
                WHERE t."tokenHash" = $1`
 
-const LOOKUP: Statement = { name: 'refresh_lookup_v6', text: FIND }
+const LOOKUP: Statement = { name: 'refresh_lookup_v7', text: FIND }
 
 // The lookup again, and the rotation: it spends the token and inserts its
 // successor, atomic on its own (one statement, no transaction round trips).
@@ -73,7 +75,7 @@ const LOOKUP: Statement = { name: 'refresh_lookup_v6', text: FIND }
 // one shown a proof is bound to its key from then on, and marked as bound at a
 // refresh (its first prover became its owner: see rotate()).
 const FIND_AND_ROTATE: Statement = {
-  name: 'refresh_rotate_v6',
+  name: 'refresh_rotate_v7',
   text: `WITH found AS (${FIND}),
          spent AS (
            UPDATE "RefreshToken" r SET "usedAt" = $2::timestamptz

@@ -16,12 +16,15 @@ export interface AccessClaims {
   auth_time?: number
   /** The DPoP key the session is bound to (RFC 9449 section 6): only a proof by it makes the token usable. */
   cnf?: { jkt: string }
+  /** The account's address as it was when the token was issued (a refresh brings a change): /auth/me reads no database. */
+  email?: string
+  email_verified?: boolean
 }
 
 /** How the session signed in, and (epoch seconds) when it ends for good: no access token outlives its session. */
 export interface SignIn { amr: string[], authTime: number, endsAt?: number }
 
-export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number }
+export interface TokenUser { id: string, username: string, roles: string[], tokenVersion: number, email?: string | null, emailVerified?: boolean }
 
 /** How far apart two clocks may be (instances of this service, services that verify its tokens). */
 export const CLOCK_SKEW_MS = 60_000
@@ -40,7 +43,8 @@ export function isClaims (p: any): p is AccessClaims {
     (p.ver === undefined || Number.isSafeInteger(p.ver)) &&
     (p.amr === undefined || (Array.isArray(p.amr) && p.amr.every((r: unknown) => typeof r === 'string'))) &&
     (p.auth_time === undefined || Number.isSafeInteger(p.auth_time)) &&
-    (p.cnf === undefined || (p.cnf !== null && typeof p.cnf === 'object' && typeof p.cnf.jkt === 'string'))
+    (p.cnf === undefined || (p.cnf !== null && typeof p.cnf === 'object' && typeof p.cnf.jkt === 'string')) &&
+    (p.email === undefined || typeof p.email === 'string') && (p.email_verified === undefined || typeof p.email_verified === 'boolean')
 }
 
 /** The `kid` of a compact JWS, read before any verification only to pick the key. */

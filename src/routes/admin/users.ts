@@ -30,7 +30,7 @@ export default async function adminUserRoutes (app: FastifyInstance) {
         200: {
           type: 'object',
           properties: {
-            users: { type: 'array', items: { ...AdminUserSchema, properties: { ...AdminUserSchema.properties, createdAt: { type: 'string', format: 'date-time' } } } },
+            users: { type: 'array', items: { ...AdminUserSchema, properties: { ...AdminUserSchema.properties, email: { type: ['string', 'null'] }, emailVerified: { type: 'boolean' }, createdAt: { type: 'string', format: 'date-time' } } } },
             nextCursor: { type: ['string', 'null'] }
           },
           required: ['users', 'nextCursor']

@@ -3,21 +3,28 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.ts'
 import { AuthModeHeaders, CredentialsSchema, LoginCredentialsSchema, MfaRequiredSchema, TokenResponseSchema, UserSchema, docs, errors } from './schemas.ts'
 import { sendTokens, authMode } from './token-response.ts'
+import { EmailSchema } from '../../email/address.ts'
 
 interface Credentials { username: string, password: string }
 
+// Registration may name an address: a verification link goes to it (the answer says nothing of whether it is in use).
+const RegisterSchema = { ...CredentialsSchema, properties: { ...CredentialsSchema.properties, email: EmailSchema } } as const
+
 export default async function credentialRoutes (app: FastifyInstance, opts: { config: Config }) {
-  app.post<{ Body: Credentials }>('/register', {
+  app.post<{ Body: Credentials & { email?: string } }>('/register', {
     preHandler: app.limits.register,
     schema: {
       summary: 'Create an account (role "user")',
-      description: 'Errors: 400 VALIDATION, 400 PASSWORD_TOO_COMMON, 409 USERNAME_TAKEN (case-insensitive), 429 TOO_MANY_REQUESTS.',
+      description: 'An optional `email` gets a verification link (an address another account verified is not set; that account is told). Errors: 400 VALIDATION, 400 PASSWORD_TOO_COMMON, 409 USERNAME_TAKEN (case-insensitive), 429 TOO_MANY_REQUESTS, 503 EMAIL_UNAVAILABLE (an email, in production without SMTP_URL).',
       tags: ['auth'],
-      body: CredentialsSchema,
-      response: { 201: UserSchema, ...errors(400, 409, 429) }
+      body: RegisterSchema,
+      response: { 201: UserSchema, ...errors(400, 409, 429, 503) }
     }
   }, async function register (request, reply) {
+    const { email } = request.body
+    if (email !== undefined) await app.mail.requireMail()
     const user = await app.accounts.register(request.body.username, request.body.password)
+    if (email !== undefined) await app.email.flows.registered(user, email)
     app.security.info({ event: 'user_registered', userId: user.id, username: user.username, ip: request.ip }, 'user registered')
     reply.code(201)
     return { id: user.id, username: user.username, roles: user.roles }

@@ -10,6 +10,8 @@ import passkeyRoutes from './passkeys.ts'
 import reauthenticateRoutes from './reauthenticate.ts'
 import oidcRoutes from './oidc.ts'
 import identityLinkRoutes from './identities.ts'
+import ownEventRoutes from './events.ts'
+import emailRoutes, { emailLoginRoutes } from './email.ts'
 import { withCookies } from './token-response.ts'
 
 export default async function authRoutes (app: FastifyInstance, opts: { config: Config }) {
@@ -18,6 +20,7 @@ export default async function authRoutes (app: FastifyInstance, opts: { config: 
   await withCookies(app, async (scope) => {
     await scope.register(credentialRoutes, { config: opts.config })
     await scope.register(refreshAndLogoutRoutes, { config: opts.config })
+    await scope.register(emailLoginRoutes, { config: opts.config })
   })
   await app.register(identityRoutes)
   await app.register(sessionListRoutes)
@@ -27,4 +30,6 @@ export default async function authRoutes (app: FastifyInstance, opts: { config: 
   await app.register(reauthenticateRoutes)
   await app.register(oidcRoutes, { config: opts.config })
   await app.register(identityLinkRoutes, { config: opts.config })
+  await app.register(emailRoutes)
+  await app.register(ownEventRoutes)
 }
