@@ -5,6 +5,10 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import { LOCKS, lockForTransaction } from '../db/locks.ts'
 import { decryptPrivateKey, generateKeyRow, keyStates, type KeyRow } from './signing-keys.ts'
 
+type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+/** What goes with a change of the keys, in its transaction (its security event): the key's kid. */
+export type WithKeyChange = (tx: Tx, kid: string) => Promise<void>
+
 export interface KeyStoreOptions {
   prisma: PrismaClient
   kek: Buffer
@@ -61,20 +65,23 @@ export function createKeyStore (opts: KeyStoreOptions) {
       return created
     }),
     /** On demand: the next key, published now, signing JWKS_MAX_AGE from now (an existing next key is returned as it is). */
-    rotate: () => locked(async (rows, tx) => {
+    rotate: (withIt?: WithKeyChange) => locked(async (rows, tx) => {
       const now = Date.now()
       const states = keyStates(rows, now, opts.retireAfterMs)
       const pending = rows.find((r) => states.get(r.kid)?.state === 'next')
-      return pending ?? await insert(tx, new Date(now + opts.jwksMaxAgeMs), new Date(now))
+      const next = pending ?? await insert(tx, new Date(now + opts.jwksMaxAgeMs), new Date(now))
+      await withIt?.(tx, next.kid)
+      return next
     }),
     /** Emergency: the key stops verifying at once; if it was signing, a new key signs at once. */
-    revoke: (kid: string) => locked(async (rows, tx) => {
+    revoke: (kid: string, withIt?: WithKeyChange) => locked(async (rows, tx) => {
       const now = Date.now()
       const row = rows.find((r) => r.kid === kid)
       if (row === undefined) return undefined
       const wasCurrent = keyStates(rows, now, opts.retireAfterMs).get(kid)?.state === 'current'
       if (row.revokedAt === null) await tx.signingKey.update({ where: { kid }, data: { revokedAt: new Date(now) } })
       const replacement = wasCurrent ? await insert(tx, new Date(now), new Date(now)) : undefined
+      await withIt?.(tx, kid)
       return { revoked: { ...row, revokedAt: row.revokedAt ?? new Date(now) }, replacement }
     }),
     /** Deletes keys retired longer ago than any token they signed can live. */

@@ -8,6 +8,7 @@ import type { Config } from '../config.ts'
 import { NotFoundError, KeysNotManagedError } from '../errors.ts'
 import type { KeyView } from '../keys/signing-keys.ts'
 import { createKeyOperations } from '../keys/operations.ts'
+import type { WithKeyChange } from '../keys/store.ts'
 import { managedKeyring, staticKeyring, type Keyring } from '../keys/keyring.ts'
 import { managedKeyStore, serviceSecrets, staticKey } from '../keys/secrets.ts'
 import { revocationUntil } from '../revocation/mirror.ts'
@@ -16,8 +17,8 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
   const { config } = opts
   const fixed = staticKey(config)
   let keyring: Keyring
-  let rotate: () => Promise<KeyView>
-  let revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>
+  let rotate: (withIt?: WithKeyChange) => Promise<KeyView>
+  let revoke: (kid: string, withIt?: WithKeyChange) => Promise<{ revoked: KeyView, replacement?: KeyView }>
   let kekSecret: string | undefined
 
   if (fixed !== undefined) {
@@ -52,14 +53,14 @@ export default fp(async function signingKeysPlugin (app, opts: { config: Config 
     rotator.unref()
     app.addHook('onClose', async () => { clearInterval(reader); clearInterval(rotator) })
 
-    rotate = async () => {
-      const row = await ops.rotate()
+    rotate = async (withIt) => {
+      const row = await ops.rotate(withIt)
       await ring.reload()
       return view(row.kid)
     }
-    revoke = async (kid) => {
+    revoke = async (kid, withIt) => {
       // Refused here before the answer (the mirror applies it first), on every other instance through the channel.
-      const out = await ops.revoke(kid)
+      const out = await ops.revoke(kid, withIt)
       if (out === undefined) throw new NotFoundError('No such signing key')
       await ring.reload()
       return { revoked: view(kid), replacement: out.replacement === undefined ? undefined : view(out.replacement.kid) }
@@ -78,8 +79,9 @@ declare module 'fastify' {
       sessionSecret: Buffer
       /** Seals TOTP secrets at rest (keys/secrets.ts factorKey). */
       factorKey: Buffer
-      rotate: () => Promise<KeyView>
-      revoke: (kid: string) => Promise<{ revoked: KeyView, replacement?: KeyView }>
+      /** `withIt`: what goes with the change in its transaction (its security event). */
+      rotate: (withIt?: WithKeyChange) => Promise<KeyView>
+      revoke: (kid: string, withIt?: WithKeyChange) => Promise<{ revoked: KeyView, replacement?: KeyView }>
     }
   }
 }

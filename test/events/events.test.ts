@@ -128,6 +128,7 @@ for (const backend of backends) {
       const key = await asAdmin('POST', '/admin/keys/rotate')
       t.equal(key.statusCode, 200)
       const rotated = (await asAdmin('GET', '/admin/events?type=signing_key_rotated')).json().events as Ev[]
+      t.equal(rotated.length, 1, 'stored once, in the rotation\'s own transaction')
       t.equal(rotated[0].actorId, adminId)
       t.equal(rotated[0].userId, null)
       t.same(rotated[0].details, { kid: key.json().kid })

@@ -36,7 +36,8 @@ export default async function adminKeyRoutes (app: FastifyInstance) {
       response: { 200: KeySchema, ...errors(401, 403, 409, 503) }
     }
   }, async function rotateKeys (request) {
-    const key = await app.keys.rotate()
+    // Stored in the rotation's transaction; the log line after it stores nothing again.
+    const key = await app.keys.rotate((tx, kid) => app.events.recordIn(tx, { type: 'signing_key_rotated', actorId: request.auth?.sub, details: { kid } }))
     audit(request, 'signing_key_rotated', key.kid)
     return key
   })
@@ -49,7 +50,7 @@ export default async function adminKeyRoutes (app: FastifyInstance) {
       response: { 200: { type: 'object', properties: { revoked: KeySchema, replacement: KeySchema }, required: ['revoked'] }, ...errors(400, 401, 403, 404, 409, 503) }
     }
   }, async function revokeKey (request) {
-    const out = await app.keys.revoke(request.params.kid)
+    const out = await app.keys.revoke(request.params.kid, (tx, kid) => app.events.recordIn(tx, { type: 'signing_key_revoked', actorId: request.auth?.sub, details: { kid } }))
     audit(request, 'signing_key_revoked', request.params.kid)
     return out
   })
