@@ -55,9 +55,9 @@ export class Client implements AuthClient {
   deletePasskey (id: string): Promise<void> { return deletePasskey(this.session, id) }
 
   oidcProviders (): Promise<OidcProvider[]> { return oidcProviders(this.session) }
-  startOidc (name: string, options?: StartOidcOptions): string { return startOidc(this.session, name, options) }
+  startOidc (name: string, options?: StartOidcOptions): Promise<string> { return startOidc(this.session, name, options) }
   completeOidc (url?: string): Promise<OidcOutcome> { return completeOidc(this.session, url) }
-  exchangeOidcLoginCode (loginCode: string): Promise<LoginResult> { return exchangeOidcLoginCode(this.session, loginCode) }
+  exchangeOidcLoginCode (loginCode: string, codeVerifier?: string): Promise<LoginResult> { return exchangeOidcLoginCode(this.session, loginCode, codeVerifier) }
   signInWithIdToken (name: string, idToken: string, nonce?: string): Promise<LoginResult> { return signInWithIdToken(this.session, name, idToken, nonce) }
   linkIdentity (name: string, returnTo?: string, options?: { navigate?: boolean }): Promise<string> { return linkIdentity(this.session, name, returnTo, options) }
   identities (): Promise<LinkedIdentity[]> { return identities(this.session) }

@@ -177,7 +177,7 @@ export interface AuthClient {
   /** The providers users may sign in with (GET /auth/oidc/providers). */
   oidcProviders (): Promise<OidcProvider[]>
   /** Sends the browser to the provider (GET /auth/oidc/:name/start); answers the URL (and, with a window, navigates there). */
-  startOidc (name: string, options?: StartOidcOptions): string
+  startOidc (name: string, options?: StartOidcOptions): Promise<string>
   /**
    * Back from the provider: reads the URL's fragment (default: this page's,
    * then removed from the address bar) and finishes. Cookie mode: a refresh
@@ -187,7 +187,7 @@ export interface AuthClient {
    */
   completeOidc (url?: string): Promise<OidcOutcome>
   /** Header mode (a native app back from the system browser): exchanges a login_code (POST /auth/oidc/exchange). */
-  exchangeOidcLoginCode (loginCode: string): Promise<LoginResult>
+  exchangeOidcLoginCode (loginCode: string, codeVerifier?: string): Promise<LoginResult>
   /** Header mode: an ID token from the provider's own SDK (POST /auth/oidc/:name/id-token). */
   signInWithIdToken (name: string, idToken: string, nonce?: string): Promise<LoginResult>
   /** Links an identity at the provider to the signed-in user (step-up), then sends the browser there; answers the URL. */

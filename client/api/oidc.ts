@@ -69,12 +69,43 @@ export async function oidcProviders (s: ClientSession): Promise<OidcProvider[]> 
   return await res.json()
 }
 
+// The app's own PKCE (RFC 7636) for the login_code this sign-in may hand
+// back: the verifier stays with this client (and this tab), the service keeps
+// its S256 challenge, and an app that caught the redirect cannot exchange it.
+const verifiers = new WeakMap<ClientSession, string>()
+function verifierKey (s: ClientSession): string { return `auth-client:oidc-verifier:${s.target('/').href}` }
+function keepVerifier (s: ClientSession, verifier: string): void {
+  verifiers.set(s, verifier)
+  try { tabStorage()?.setItem(verifierKey(s), verifier) } catch {}
+}
+function takeVerifier (s: ClientSession): string | undefined {
+  let verifier = verifiers.get(s)
+  try { verifier ??= tabStorage()?.getItem(verifierKey(s)) ?? undefined; tabStorage()?.removeItem(verifierKey(s)) } catch {}
+  verifiers.delete(s)
+  return verifier
+}
+async function pkce (): Promise<{ verifier: string, challenge: string }> {
+  const bytes = crypto.getRandomValues(new Uint8Array(32))
+  const verifier = base64url(bytes)
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)))
+  return { verifier, challenge: base64url(digest) }
+}
+function base64url (bytes: Uint8Array): string {
+  let bin = ''
+  for (const b of bytes) bin += String.fromCharCode(b)
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
+
 /** The URL that starts a sign-in at `name`; with a window (and unless `navigate` is false) the browser goes there. */
-export function startOidc (s: ClientSession, name: string, options: StartOidcOptions = {}): string {
+export async function startOidc (s: ClientSession, name: string, options: StartOidcOptions = {}): Promise<string> {
   const url = s.target(`/auth/oidc/${encodeURIComponent(name)}/start`)
   const returnTo = options.returnTo ?? thisPage()
   if (returnTo !== undefined) url.searchParams.set('return_to', returnTo)
   url.searchParams.set('mode', options.mode ?? s.mode)
+  const { verifier, challenge } = await pkce()
+  url.searchParams.set('code_challenge', challenge)
+  url.searchParams.set('code_challenge_method', 'S256')
+  keepVerifier(s, verifier)
   markStarted(s)
   go(url.href, options.navigate)
   return url.href
@@ -111,7 +142,7 @@ export async function completeOidc (s: ClientSession, url?: string): Promise<Oid
   if (started === false) throw new AuthError(0, 'OIDC_NOT_STARTED', 'This tab started no sign-in with a provider: the link was not yours. Nothing was done.')
   const mfaToken = params.get('mfa_token')
   if (mfaToken !== null) return mfaStep(s, { mfa_token: mfaToken, methods: ['totp', 'recovery_code'], expires_in: MFA_TOKEN_TTL })
-  return await exchangeOidcLoginCode(s, params.get('login_code') ?? '')
+  return await exchangeOidcLoginCode(s, params.get('login_code') ?? '', takeVerifier(s))
 }
 
 /**
@@ -120,10 +151,11 @@ export async function completeOidc (s: ClientSession, url?: string): Promise<Oid
  * answer, under the SPA's own partition). The session (bound to the DPoP key
  * when DPoP is on), or the second step.
  */
-export async function exchangeOidcLoginCode (s: ClientSession, loginCode: string): Promise<LoginResult> {
+export async function exchangeOidcLoginCode (s: ClientSession, loginCode: string, codeVerifier?: string): Promise<LoginResult> {
   // The exchange answers in header mode unless asked for cookies.
   const headers = s.mode === 'cookie' ? { 'x-auth-mode': 'cookie' } : undefined
-  return await signedInOrSecondStep(s, await s.send('/auth/oidc/exchange', s.tokenEndpoint({ method: 'POST', json: { login_code: loginCode }, headers })))
+  const json = codeVerifier === undefined ? { login_code: loginCode } : { login_code: loginCode, code_verifier: codeVerifier }
+  return await signedInOrSecondStep(s, await s.send('/auth/oidc/exchange', s.tokenEndpoint({ method: 'POST', json, headers })))
 }
 
 /** A native app that signed in with the provider's own SDK (Google, Apple): its ID token, and the nonce it asked for. */

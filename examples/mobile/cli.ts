@@ -71,7 +71,7 @@ function openBrowser (url: string): void {
 async function signInWithProvider (provider: string): Promise<User> {
   const back = await loopback(Number(process.env.AUTH_OIDC_PORT ?? 0), 5 * 60_000)
   try {
-    const url = auth.startOidc(provider, { mode: 'header', returnTo: back.returnTo, navigate: false })
+    const url = await auth.startOidc(provider, { mode: 'header', returnTo: back.returnTo, navigate: false })
     console.log(`Sign in with ${provider} in your browser (the service must list ${new URL(back.returnTo).origin} in OIDC_RETURN_ORIGINS):\n${url}`)
     openBrowser(url)
     const { params, answer } = await back.received

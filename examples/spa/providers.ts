@@ -30,7 +30,7 @@ export async function showProviders (auth: AuthClient, guarded: (work: () => Pro
   $('oidc-sign-in').hidden = providers.length === 0
   $('oidc-providers').replaceChildren(...providers.map((p) => button(`Sign in with ${p.label}`, 'secondary', () => {
     // The browser leaves for the provider; the service sends it back here with the outcome in the fragment.
-    guarded(async () => { auth.startOidc(p.name, { returnTo: here() }) })
+    guarded(async () => { await auth.startOidc(p.name, { returnTo: here() }) })
   })))
 }
 
