@@ -36,10 +36,15 @@ export interface AppOptions {
   redisPrefix?: string
 }
 
-function send (reply: FastifyReply, status: number, code: string, message: string): void {
+/**
+ * Returns the reply: the async error handler hands it back, so that Fastify
+ * knows the answer is under way even while an async onSend hook (the
+ * events' wait) still runs, and does not send a second, empty one.
+ */
+function send (reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   const challenge = bearerErrors[code] ?? dpopErrors[code]
   if (challenge !== undefined) reply.header('www-authenticate', challenge)
-  reply.code(status).send(errorBody({ statusCode: status, code, message }))
+  return reply.code(status).send(errorBody({ statusCode: status, code, message }))
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {

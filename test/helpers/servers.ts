@@ -303,9 +303,11 @@ export async function startRedisCluster (): Promise<RedisCluster> {
   }))
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 })
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`)
+  // A paused node (SIGSTOP) accepts connections and never answers: asked last, and never waited on for long.
+  const paused = new Set<number>()
   const alive = (port: number) => { const p = procs.get(port); return p !== undefined && p.exitCode === null && p.signalCode === null }
   const askPort = async (port: number, ...command: string[]): Promise<unknown> => {
-    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null })
+    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 2000, retryStrategy: () => null })
     conn.on('error', () => {})
     try {
       await conn.connect()
@@ -316,7 +318,7 @@ export async function startRedisCluster (): Promise<RedisCluster> {
   }
   const ask = async (...command: string[]): Promise<unknown> => {
     let last: unknown
-    for (const port of ports.filter(alive)) {
+    for (const port of ports.filter((p) => alive(p) && !paused.has(p))) {
       try { return await askPort(port, ...command) } catch (err) { last = err }
     }
     throw last
@@ -353,8 +355,8 @@ export async function startRedisCluster (): Promise<RedisCluster> {
       proc.kill('SIGKILL')
       await exited
     },
-    pause (port) { procs.get(port)?.kill('SIGSTOP') },
-    resume (port) { procs.get(port)?.kill('SIGCONT') },
+    pause (port) { paused.add(port); procs.get(port)?.kill('SIGSTOP') },
+    resume (port) { paused.delete(port); procs.get(port)?.kill('SIGCONT') },
     ask,
     async reshard (from, to, count) {
       const id = async (port: number) => String(await askPort(port, 'CLUSTER', 'MYID'))
