@@ -36,6 +36,9 @@ t.test('on a cluster the revocations live in one slot and their channel is a sha
     t.equal(await cluster.ask('CLUSTER', 'KEYSLOT', key), slot, `${key} is in the channel's slot`)
   }
   const owner = await cluster.masterOf(`{${prefix}rev}:channel`)
+  // Redis replicates asynchronously: a master stopped before its replica copied a write loses it
+  // (the service re-reads revocations from PostgreSQL for that); this test is of the failover itself.
+  t.ok(await eventually(() => cluster.replicated(owner), 10_000, 20), 'the replica has the revocations')
 
   // The shard goes silent without closing a socket: the channel is lost (fail closed) before any failover.
   const downs = heard.map((h) => h.down)

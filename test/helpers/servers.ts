@@ -276,6 +276,8 @@ export interface RedisCluster {
   resume: (port: number) => void
   /** Asks a live node (`redis-cli`'s arguments after the address). */
   ask: (...command: string[]) => Promise<unknown>
+  /** Whether every replica of the master on `port` has all its writes (replication is asynchronous). */
+  replicated: (port: number) => Promise<boolean>
   /** `redis-cli --cluster reshard`: moves `slots` slots from one master to another; resolves when it is done. */
   reshard: (from: number, to: number, slots: number) => Promise<void>
   stop: () => Promise<void>
@@ -358,6 +360,12 @@ export async function startRedisCluster (): Promise<RedisCluster> {
     pause (port) { paused.add(port); procs.get(port)?.kill('SIGSTOP') },
     resume (port) { paused.delete(port); procs.get(port)?.kill('SIGCONT') },
     ask,
+    async replicated (port) {
+      const info = String(await askPort(port, 'INFO', 'replication'))
+      const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1])
+      const replicas = [...info.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]))
+      return replicas.length > 0 && replicas.every((o) => o >= offset)
+    },
     async reshard (from, to, count) {
       const id = async (port: number) => String(await askPort(port, 'CLUSTER', 'MYID'))
       const args = ['--cluster', 'reshard', `127.0.0.1:${to}`, '--cluster-from', await id(from), '--cluster-to', await id(to), '--cluster-slots', String(count), '--cluster-yes', '--cluster-pipeline', '10']
