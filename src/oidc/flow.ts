@@ -6,9 +6,10 @@
 // verifier, the ID token's signature, issuer, audience, expiry and nonce).
 // Nothing secret travels in a URL query: the state is a handle, the code is
 // the provider's and good once, and our own one-time codes go in fragments.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import * as client from 'openid-client'
 import type { OidcStore, Transaction } from './store.ts'
+import { hashToken } from '../sessions/sessions.ts'
 import type { Provider, Providers } from './providers.ts'
 import { OidcStateInvalidError, ReturnToInvalidError } from '../errors.ts'
 
@@ -21,8 +22,6 @@ export type Mode = 'cookie' | 'header'
 export interface Verified { kind: 'verified', tx: Transaction, provider: Provider, claims: client.IDToken }
 /** A callback that ends in `#error=<code>` at the transaction's return_to. */
 export interface Failed { kind: 'failed', returnTo: string, code: string }
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
 
 /** A new binding value for the browser's cookie (32 random bytes). */
 export const newBinding = () => randomBytes(32).toString('base64url')
@@ -74,9 +73,9 @@ export function createOidcFlow (deps: { providers: Providers, store: OidcStore, 
     const nonce = client.randomNonce()
     const codeVerifier = client.randomPKCECodeVerifier()
     await store.insertTransaction({
-      id: sha256(state),
+      id: hashToken(state),
       provider: name,
-      binding: sha256(opts.binding),
+      binding: hashToken(opts.binding),
       mode: opts.mode,
       returnTo,
       codeVerifier,
@@ -107,9 +106,9 @@ export function createOidcFlow (deps: { providers: Providers, store: OidcStore, 
     const url = new URL(`${providers.get(name).redirectUri}?${query.toString()}`)
     const state = url.searchParams.get('state') ?? ''
     if (state === '' || state.length > 512) throw new OidcStateInvalidError()
-    const id = sha256(state)
+    const id = hashToken(state)
     // Login CSRF: only the browser that started the sign-in may finish it (the binding is part of the take).
-    const bound = binding !== undefined && BINDING_SHAPE.test(binding) ? sha256(binding) : ''
+    const bound = binding !== undefined && BINDING_SHAPE.test(binding) ? hashToken(binding) : ''
     const tx = await store.takeTransaction(id, name, bound, new Date())
     if (tx === undefined) {
       const known = await store.findTransaction(id)

@@ -5,7 +5,7 @@
 // app that sent its own PKCE challenge at the start must show the verifier:
 // another app that registered the same scheme and caught the redirect
 // (RFC 8252 section 8.1) holds a code it cannot use.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { OidcStore } from './store.ts'
 import { hashToken, TOKEN_SHAPE, type Federation } from '../sessions/sessions.ts'
 import { OidcLoginCodeInvalidError } from '../errors.ts'
@@ -36,7 +36,8 @@ export function createLoginCodes (deps: { store: OidcStore }) {
      */
     async take (raw: unknown, verifier?: string): Promise<{ userId: string, passwordVersion: number, federation: Federation }> {
       if (typeof raw !== 'string' || !TOKEN_SHAPE.test(raw)) throw new OidcLoginCodeInvalidError()
-      const challenge = verifier === undefined ? null : createHash('sha256').update(verifier).digest('base64url')
+      // The S256 challenge (RFC 7636): the verifier's SHA-256, base64url.
+      const challenge = verifier === undefined ? null : hashToken(verifier)
       const row = await store.takeLoginCode(hashToken(raw), challenge, new Date())
       if (row === undefined) throw new OidcLoginCodeInvalidError()
       return { userId: row.userId, passwordVersion: row.passwordVersion, federation: { identityId: row.identityId, idpSid: row.idpSid } }

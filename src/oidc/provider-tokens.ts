@@ -3,10 +3,10 @@
 // app got from the provider's own SDK, and the logout token of OpenID
 // Connect Back-Channel Logout 1.0, every rule of its section 2.6. Each is
 // good once: a replayed one is refused on every instance.
-import { createHash } from 'node:crypto'
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Provider } from './providers.ts'
 import type { OidcStore } from './store.ts'
+import { hashToken } from '../sessions/sessions.ts'
 import { OidcIdTokenInvalidError, OidcLogoutTokenInvalidError } from '../errors.ts'
 
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -24,9 +24,7 @@ const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
  * decoding ignores a last character's unused bits, so several strings can
  * carry one signature; the replay record must not tell them apart.
  */
-const signatureOf = (token: string) => sha256(Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url').toString('base64'))
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
+const signatureOf = (token: string) => hashToken(Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url').toString('base64'))
 
 async function verify (provider: Provider, token: string, extra: { maxTokenAge?: number }): Promise<JWTPayload> {
   const config = await provider.client()
@@ -67,7 +65,7 @@ export function createProviderTokens (deps: { store: OidcStore }) {
     if (payload.events !== undefined || !authorizedParty(payload, provider.config.clientId)) throw new OidcIdTokenInvalidError()
     if (nonce !== undefined && payload.nonce !== nonce) throw new OidcIdTokenInvalidError()
     // One sign-in per ID token: a copy seen in transit signs nobody in again.
-    if (!await store.claimOnce(sha256(`id-token ${signatureOf(token)}`), new Date((Math.min(payload.exp, payload.iat + ID_TOKEN_MAX_AGE) + SKEW) * 1000))) throw new OidcIdTokenInvalidError()
+    if (!await store.claimOnce(hashToken(`id-token ${signatureOf(token)}`), new Date((Math.min(payload.exp, payload.iat + ID_TOKEN_MAX_AGE) + SKEW) * 1000))) throw new OidcIdTokenInvalidError()
     return payload
   }
 
@@ -97,7 +95,7 @@ export function createProviderTokens (deps: { store: OidcStore }) {
     const issuer = payload.iss!
     // The jti is kept at least as long as the token could be accepted.
     const keepUntil = Math.max(typeof payload.exp === 'number' ? payload.exp : 0, payload.iat + LOGOUT_MAX_AGE) + SKEW
-    if (!await store.claimOnce(sha256(`logout ${issuer} ${payload.jti}`), new Date(keepUntil * 1000))) throw new OidcLogoutTokenInvalidError('its jti was seen before')
+    if (!await store.claimOnce(hashToken(`logout ${issuer} ${payload.jti}`), new Date(keepUntil * 1000))) throw new OidcLogoutTokenInvalidError('its jti was seen before')
     return { issuer, sub, sid }
   }
 

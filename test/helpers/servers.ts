@@ -34,6 +34,18 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
   return false
 }
 
+/** One command to one Redis node on a connection of its own; a node that never answers (SIGSTOP) fails after 2 s. */
+async function askRedis (port: number, ...command: string[]): Promise<unknown> {
+  const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 2000, retryStrategy: () => null })
+  conn.on('error', () => {})
+  try {
+    await conn.connect()
+    return await conn.call(command[0], ...command.slice(1))
+  } finally {
+    conn.disconnect()
+  }
+}
+
 export interface RedisServer {
   url: string
   /** Prefix for keys and channels, unique to this server handle. */
@@ -221,16 +233,7 @@ export async function startSentinelSet (name = 'authprimary'): Promise<SentinelS
     ].join('\n') + '\n')
     await start(port, [conf, '--sentinel'])
   }
-  const ask = async (port: number, ...command: string[]): Promise<unknown> => {
-    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null })
-    conn.on('error', () => {})
-    try {
-      await conn.connect()
-      return await conn.call(command[0], ...command.slice(1))
-    } finally {
-      conn.disconnect()
-    }
-  }
+  const ask = askRedis
   const currentPrimary = async () => Number((await ask(sentinelPorts[0], 'SENTINEL', 'get-master-addr-by-name', name) as string[])[1])
   // Ready when the replica is in sync and every Sentinel knows the others and the replica.
   await waitFor(async () => {
@@ -308,16 +311,7 @@ export async function startRedisCluster (): Promise<RedisCluster> {
   // A paused node (SIGSTOP) accepts connections and never answers: asked last, and never waited on for long.
   const paused = new Set<number>()
   const alive = (port: number) => { const p = procs.get(port); return p !== undefined && p.exitCode === null && p.signalCode === null }
-  const askPort = async (port: number, ...command: string[]): Promise<unknown> => {
-    const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 2000, retryStrategy: () => null })
-    conn.on('error', () => {})
-    try {
-      await conn.connect()
-      return await conn.call(command[0], ...command.slice(1))
-    } finally {
-      conn.disconnect()
-    }
-  }
+  const askPort = askRedis
   const ask = async (...command: string[]): Promise<unknown> => {
     let last: unknown
     for (const port of ports.filter((p) => alive(p) && !paused.has(p))) {
